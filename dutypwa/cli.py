@@ -1,0 +1,84 @@
+"""Command-line tasks for administrators and scripts (`flask --app dutypwa …`)."""
+
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import click
+from flask import Flask, current_app
+from sqlalchemy import func, select
+
+from dutypwa.extensions import db
+from dutypwa.models import ROLES, Site, User
+
+
+def register(app: Flask) -> None:
+    app.cli.add_command(create_site)
+    app.cli.add_command(list_sites)
+    app.cli.add_command(create_user)
+    app.cli.add_command(seed_demo)
+
+
+@click.command("create-site")
+@click.argument("code")
+@click.option("--name", required=True, help="The site's name, e.g. 翠湖花园.")
+@click.option("--tz", "timezone", default="Asia/Shanghai", show_default=True)
+def create_site(code: str, name: str, timezone: str) -> None:
+    """Create a site (管理处)."""
+    try:
+        ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise click.BadParameter(f"unknown time zone {timezone!r}", param_hint="--tz") from None
+    if db.session.scalar(select(Site).where(Site.code == code)):
+        raise click.ClickException(f"a site with the code {code} exists already")
+    db.session.add(Site(code=code, name=name, timezone=timezone))
+    db.session.commit()
+    click.echo(f"created site {code}")
+
+
+@click.command("sites")
+def list_sites() -> None:
+    """List the sites: code and name."""
+    for site in db.session.scalars(select(Site).order_by(Site.code)):
+        click.echo(f"{site.code}\t{site.name}")
+
+
+@click.command("create-user")
+@click.argument("username")
+@click.option("--password", required=True)
+@click.option("--role", type=click.Choice(ROLES), default="staff", show_default=True)
+@click.option("--site", "site_codes", multiple=True, required=True, help="Site code (repeatable).")
+@click.option("--name", "display_name", help="Display name; defaults to the username.")
+@click.option("--pin", help="PIN for the shared tablet (4–8 digits).")
+def create_user(username, password, role, site_codes, display_name, pin) -> None:
+    """Create a user and add them to one or more sites."""
+    if db.session.scalar(select(User).where(func.lower(User.username) == username.lower())):
+        raise click.ClickException(f"the username {username} is taken")
+    sites = []
+    for code in site_codes:
+        site = db.session.scalar(select(Site).where(Site.code == code))
+        if site is None:
+            raise click.BadParameter(f"no site with the code {code}", param_hint="--site")
+        sites.append(site)
+    if pin is not None and not (pin.isdigit() and 4 <= len(pin) <= 8):
+        raise click.BadParameter("a PIN is 4 to 8 digits", param_hint="--pin")
+    method = current_app.config["PASSWORD_HASH_METHOD"]
+    user = User(username=username, display_name=display_name or username, role=role, sites=sites)
+    user.set_password(password, method=method)
+    if pin:
+        user.set_pin(pin, method=method)
+    db.session.add(user)
+    db.session.commit()
+    click.echo(f"created {role} {username}")
+
+
+@click.command("seed-demo")
+@click.option("--if-empty", is_flag=True, help="Do nothing when the database has a site.")
+def seed_demo(if_empty: bool) -> None:
+    """Load the demo estate, its checkpoints, routes, users and a day of check-ins."""
+    from dutypwa.demo import load_demo
+
+    if if_empty and db.session.scalar(select(func.count()).select_from(Site)):
+        click.echo("database has data; demo not loaded")
+        return
+    summary = load_demo()
+    db.session.commit()
+    click.echo(summary)

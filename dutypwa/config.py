@@ -1,0 +1,42 @@
+"""Defaults. Every key can be overridden by an environment variable DUTYPWA_<KEY>.
+
+Values are parsed as JSON where they can be (so `DUTYPWA_SESSION_COOKIE_SECURE=true`
+is a boolean); see the configuration table in the README.
+"""
+
+from datetime import timedelta
+
+# Where the database lives; defaults to instance/dutypwa.sqlite3 (set in create_app).
+SQLALCHEMY_DATABASE_URI = None
+SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+
+# The address printed into QR codes, e.g. https://duty.example.com. Empty: the request's host.
+PUBLIC_BASE_URL = ""
+
+# Secure cookies: None means "when PUBLIC_BASE_URL is https".
+SESSION_COOKIE_SECURE = None
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+REMEMBER_COOKIE_HTTPONLY = True
+REMEMBER_COOKIE_SAMESITE = "Lax"
+REMEMBER_COOKIE_DURATION = timedelta(days=30)
+PERMANENT_SESSION_LIFETIME = timedelta(hours=12)
+
+# Language: Simplified Chinese first, English second.
+BABEL_DEFAULT_LOCALE = "zh_CN"
+BABEL_DEFAULT_TIMEZONE = "Asia/Shanghai"
+LANGUAGES = ["zh_CN", "en"]
+
+WTF_CSRF_TIME_LIMIT = 12 * 3600
+
+# Check-ins whose device clock differs from the server's by more than this are flagged.
+CLOCK_SKEW_FLAG_SECONDS = 300
+
+# Coverage page refresh interval (seconds) for the htmx poll.
+COVERAGE_REFRESH_SECONDS = 12
+
+# Largest CSV accepted by the checkpoint import.
+MAX_CONTENT_LENGTH = 16 * 1024 * 1024
+
+# Password hashing; tests lower the cost.
+PASSWORD_HASH_METHOD = "scrypt"

@@ -1,0 +1,203 @@
+"""Demo data: a Chinese residential estate with ~30 checkpoints, routes, one user of each
+role and a day of check-ins, plus a second small site to show that sites are kept apart."""
+
+import random
+import uuid
+from datetime import UTC, datetime, time, timedelta
+
+import click
+from flask import current_app
+from sqlalchemy import select
+
+from dutypwa.extensions import db
+from dutypwa.models import Area, Checkpoint, Post, Route, RouteStop, Site, User, utcnow
+from dutypwa.patrol import record_checkin
+
+DEMO_PASSWORD = "demo1234"
+DEMO_PIN = "1234"
+
+POWER_CHECKS = ["运行指示正常", "无异响异味", "温度正常", "门窗完好、防鼠板到位"]
+PUMP_CHECKS = ["压力表读数正常", "无漏水渗水", "控制柜运行正常", "集水井水位正常"]
+GARAGE_CHECKS = ["照明正常", "消防通道畅通", "排风机运行正常"]
+
+AREAS = {
+    "中心花园": [
+        ("中心花园喷泉", "garden", "喷泉池、水面清洁"),
+        ("中心花园儿童游乐区", "garden", "游乐设施完好、无尖锐物"),
+        ("中心花园草坪", "garden", "草坪修剪、无积水"),
+        ("中心花园凉亭", "garden", "座椅、照明"),
+        ("中心花园东侧绿篱", "garden", "绿篱修剪、无垃圾"),
+    ],
+    "东区花园": [
+        ("东区花园1号楼前", "garden", ""),
+        ("东区花园2号楼前", "garden", ""),
+        ("东区花园健身区", "garden", "健身器材完好"),
+        ("东区花园垃圾分类点", "garden", "分类投放、清运及时"),
+    ],
+    "西区花园": [
+        ("西区花园5号楼前", "garden", ""),
+        ("西区花园6号楼前", "garden", ""),
+        ("西区花园水景", "garden", "水质、护栏"),
+        ("西区花园围墙", "garden", "围墙完好、无攀爬痕迹"),
+    ],
+    "配电房": [
+        ("高压配电柜", "equipment", "", POWER_CHECKS),
+        ("低压配电柜", "equipment", "", POWER_CHECKS),
+        ("1号变压器", "equipment", "", POWER_CHECKS),
+        ("直流屏", "equipment", "", POWER_CHECKS),
+    ],
+    "水泵房": [
+        ("生活水泵", "equipment", "", PUMP_CHECKS),
+        ("消防水泵", "equipment", "", PUMP_CHECKS),
+        ("喷淋泵", "equipment", "", PUMP_CHECKS),
+        ("集水井", "equipment", "", PUMP_CHECKS),
+    ],
+    "地下车库": [
+        ("车库B1入口", "other", "道闸、坡道", GARAGE_CHECKS),
+        ("车库B1消防门", "other", "常闭式防火门", GARAGE_CHECKS),
+        ("车库B1排风机房", "equipment", "", GARAGE_CHECKS),
+        ("车库B2电梯厅", "other", "", GARAGE_CHECKS),
+    ],
+    "正门岗": [
+        ("正门岗道闸", "equipment", "", ["道闸起落正常", "对讲正常"]),
+        ("正门访客登记处", "other", "访客登记本"),
+    ],
+    "会所": [
+        ("会所大堂", "other", "卫生、照明"),
+        ("会所消防通道", "other", "通道畅通、指示灯亮"),
+    ],
+}
+
+POSTS = [
+    (
+        "客户服务中心",
+        [("对讲机", 2), ("手电筒", 2), ("钥匙箱", 1), ("值班记录本", 1), ("应急钥匙", 1)],
+        ["08:00", "20:00"],
+    ),
+    ("监控室", [("对讲机", 1), ("监控主机", 1), ("值班记录本", 1)], ["08:00", "20:00"]),
+    ("正门岗", [("对讲机", 1), ("手电筒", 1), ("反光衣", 2)], ["07:00", "15:00", "23:00"]),
+]
+
+USERS = [
+    ("admin", "系统管理员", "admin"),
+    ("3001", "王强", "director"),
+    ("2001", "李娜", "supervisor"),
+    ("1001", "张伟", "staff"),
+    ("1002", "刘芳", "staff"),
+    ("1003", "陈杰", "staff"),
+]
+
+
+def load_demo(now: datetime | None = None) -> str:
+    """Add the demo data (without committing); refuses when the demo site exists."""
+    if db.session.scalar(select(Site).where(Site.code == "CUIHU")):
+        raise click.ClickException("the demo site CUIHU exists already")
+    now = now or utcnow()
+    rng = random.Random(20261126)
+    method = current_app.config["PASSWORD_HASH_METHOD"]
+
+    site = Site(code="CUIHU", name="翠湖花园", timezone="Asia/Shanghai")
+    other = Site(code="NANHU", name="南湖苑", timezone="Asia/Shanghai")
+    db.session.add_all([site, other])
+
+    checkpoints = []
+    for position, (area_name, specs) in enumerate(AREAS.items()):
+        area = Area(site=site, name=area_name, position=position)
+        db.session.add(area)
+        for spec in specs:
+            name, kind, description = spec[:3]
+            checklist = spec[3] if len(spec) > 3 else []
+            checkpoints.append(
+                Checkpoint(
+                    site=site,
+                    area=area,
+                    name=name,
+                    kind=kind,
+                    description=description,
+                    checklist=list(checklist),
+                    code=f"{len(checkpoints) + 1:03d}",
+                )
+            )
+    db.session.add_all(checkpoints)
+    for name, items, changes in POSTS:
+        inventory = [{"name": item, "count": count} for item, count in items]
+        db.session.add(Post(site=site, name=name, inventory=inventory, shift_changes=changes))
+
+    users = []
+    for username, display_name, role in USERS:
+        user = User(username=username, display_name=display_name, role=role, sites=[site])
+        users.append(user)
+    other_users = [
+        User(username="6001", display_name="周涛", role="supervisor", sites=[other]),
+        User(username="5001", display_name="赵敏", role="staff", sites=[other]),
+    ]
+    for user in users + other_users:
+        user.set_password(DEMO_PASSWORD, method=method)
+        user.set_pin(DEMO_PIN, method=method)
+    db.session.add_all(users + other_users)
+    other_area = Area(site=other, name="花园", position=0)
+    db.session.add(other_area)
+    db.session.add(
+        Checkpoint(site=other, area=other_area, name="南湖苑主花园", kind="garden", code="001")
+    )
+
+    def on_route(*area_names):
+        return [c for c in checkpoints if c.area.name in area_names]
+
+    gardens = on_route("中心花园", "东区花园", "西区花园")
+    routes = [
+        Route(site=site, name="夜间花园巡查", window_start=time(20), window_end=time(6),
+              interval_minutes=120, stops=_stops(gardens)),
+        Route(site=site, name="日间花园巡查", window_start=time(8), window_end=time(20),
+              interval_minutes=180, stops=_stops(gardens)),
+        Route(site=site, name="设备房巡检", window_start=time(0), window_end=time(0),
+              interval_minutes=240, stops=_stops(on_route("配电房", "水泵房"))),
+        Route(site=site, name="车库与门岗巡查", window_start=time(0), window_end=time(0),
+              interval_minutes=180, stops=_stops(on_route("地下车库", "正门岗", "会所"))),
+    ]  # fmt: skip
+    db.session.add_all(routes)
+    db.session.flush()
+
+    staff = [u for u in users if u.role == "staff"]
+    count = 0
+    for route in routes:
+        for days_ago in (2, 1, 0):
+            run = route.run_on((now - timedelta(days=days_ago)).astimezone(site.tz).date())
+            for slot in run.slots if run else ():
+                if slot.start < now - timedelta(hours=24) or slot.start > now:
+                    continue
+                for checkpoint in route.checkpoints:
+                    if rng.random() < 0.12:
+                        continue  # a missed visit, so the coverage page shows some
+                    latest = min(slot.end, now)
+                    span = max((latest - slot.start).total_seconds() - 60, 60)
+                    when = (slot.start + timedelta(seconds=rng.uniform(0, span))).astimezone(UTC)
+                    if when > now:
+                        continue
+                    results = [
+                        {"item": item, "ok": rng.random() > 0.03, "note": ""}
+                        for item in checkpoint.checklist
+                    ]
+                    for result in results:
+                        if not result["ok"]:
+                            result["note"] = "需跟进处理"
+                    record_checkin(
+                        checkpoint,
+                        by=rng.choice(staff),
+                        op_id=str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+                        device_time=when,
+                        results=results,
+                        received_at=when + timedelta(seconds=rng.uniform(0.2, 3)),
+                        clock_offset_s=0.0,
+                    )
+                    count += 1
+    return (
+        f"demo loaded: site CUIHU with {len(checkpoints)} checkpoints, {len(routes)} routes, "
+        f"{count} check-ins; site NANHU; users "
+        + ", ".join(u.username for u in users + other_users)
+        + f" (password {DEMO_PASSWORD})"
+    )
+
+
+def _stops(checkpoints: list[Checkpoint]) -> list[RouteStop]:
+    return [RouteStop(checkpoint=c, position=i) for i, c in enumerate(checkpoints)]

@@ -1,0 +1,27 @@
+"""Rendering helpers shared by the views: page-or-partial for htmx, and safe redirects."""
+
+from urllib.parse import urlsplit
+
+from flask import make_response, render_template, request
+
+
+def is_htmx() -> bool:
+    return request.headers.get("HX-Request") == "true"
+
+
+def render(page: str, partial: str | None = None, status: int = 200, **context):
+    """The full page, or only its partial when htmx asks; always `Vary: HX-Request`."""
+    template = partial if partial and is_htmx() else page
+    response = make_response(render_template(template, **context), status)
+    response.vary.add("HX-Request")
+    return response
+
+
+def safe_next(target: str | None) -> str | None:
+    """A same-origin path to return to after login, or None."""
+    if not target:
+        return None
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+        return None
+    return target

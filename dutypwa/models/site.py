@@ -1,0 +1,76 @@
+"""Sites (管理处), their areas (区域) and staffed posts (岗位)."""
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import JSON, Column, ForeignKey, String, Table, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from dutypwa.models.base import Base, created_at, intpk, utcnow
+
+site_members = Table(
+    "site_member",
+    Base.metadata,
+    Column("user_id", ForeignKey("user.id", ondelete="CASCADE"), primary_key=True),
+    Column("site_id", ForeignKey("site.id", ondelete="CASCADE"), primary_key=True),
+)
+
+
+class Site(Base):
+    __tablename__ = "site"
+
+    id: Mapped[intpk]
+    code: Mapped[str] = mapped_column(String(20), unique=True)
+    name: Mapped[str] = mapped_column(String(100))
+    timezone: Mapped[str] = mapped_column(String(64), default="Asia/Shanghai")
+    created_at: Mapped[created_at]
+
+    areas: Mapped[list["Area"]] = relationship(
+        back_populates="site", order_by="Area.position, Area.name"
+    )
+    posts: Mapped[list["Post"]] = relationship(back_populates="site", order_by="Post.name")
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def local(self, moment: datetime) -> datetime:
+        """A UTC moment in the site's time zone."""
+        return moment.astimezone(self.tz)
+
+    def now(self) -> datetime:
+        return utcnow().astimezone(self.tz)
+
+    def __repr__(self) -> str:
+        return f"<Site {self.code}>"
+
+
+class Area(Base):
+    __tablename__ = "area"
+    __table_args__ = (UniqueConstraint("site_id", "name", name="uq_area_site_name"),)
+
+    id: Mapped[intpk]
+    site_id: Mapped[int] = mapped_column(ForeignKey("site.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    position: Mapped[int] = mapped_column(default=0, comment="order on lists and label sheets")
+
+    site: Mapped[Site] = relationship(back_populates="areas")
+
+
+class Post(Base):
+    """A staffed place: its inventory is counted and its shifts change at set times."""
+
+    __tablename__ = "post"
+    __table_args__ = (UniqueConstraint("site_id", "name", name="uq_post_site_name"),)
+
+    id: Mapped[intpk]
+    site_id: Mapped[int] = mapped_column(ForeignKey("site.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    inventory: Mapped[list] = mapped_column(
+        JSON, default=list, comment='items handed over each shift: [{"name": …, "count": n}]'
+    )
+    shift_changes: Mapped[list] = mapped_column(
+        JSON, default=list, comment='local shift-change times, ["08:00", "20:00"]'
+    )
+
+    site: Mapped[Site] = relationship(back_populates="posts")

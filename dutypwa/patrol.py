@@ -1,0 +1,302 @@
+"""Patrol: checking in at a QR checkpoint (/c/<token>) and the staff member's round.
+
+A check-in is an append-only fact whose identity is a UUID made by the client, so a double
+tap or a retried request records it once. It keeps the device clock, the server's receipt
+time and the measured offset; an offset over the limit is flagged, never rejected.
+"""
+
+import hashlib
+import json
+import uuid
+from datetime import UTC, datetime, timedelta
+
+from flask import Blueprint, abort, current_app, request
+from flask_babel import gettext as _
+from flask_login import current_user
+from sqlalchemy import select
+
+from dutypwa.access import roles_required, site_or_403
+from dutypwa.errors import DomainError
+from dutypwa.extensions import db
+from dutypwa.http import render
+from dutypwa.models import (
+    CheckIn,
+    Checkpoint,
+    CheckpointState,
+    Finding,
+    Route,
+    User,
+    VoidedToken,
+    utcnow,
+)
+
+bp = Blueprint("patrol", __name__)
+
+PATROL_ROLES = ("staff", "supervisor", "director", "admin")
+
+
+def record_checkin(
+    checkpoint: Checkpoint,
+    *,
+    by: User,
+    op_id: str,
+    device_time: datetime,
+    results: list[dict],
+    note: str = "",
+    token: str | None = None,
+    received_at: datetime | None = None,
+    clock_offset_s: float | None = None,
+) -> tuple[CheckIn, bool]:
+    """Record a visit once; returns (check_in, created). A replay of the same op is a
+    duplicate; the same id with a different body is refused (409)."""
+    received_at = received_at or utcnow()
+    if clock_offset_s is None:
+        clock_offset_s = (received_at - device_time).total_seconds()
+    body = {
+        "checkpoint": checkpoint.id,
+        "user": by.id,
+        "device_time": device_time.astimezone(UTC).isoformat(),
+        "results": results,
+        "note": note,
+    }
+    payload_hash = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+    existing = db.session.get(CheckIn, op_id)
+    if existing is not None:
+        if existing.payload_hash != payload_hash:
+            raise DomainError(_("This check-in was already recorded with other details."), 409)
+        return existing, False
+
+    limit = current_app.config["CLOCK_SKEW_FLAG_SECONDS"]
+    checkin = CheckIn(
+        id=op_id,
+        site_id=checkpoint.site_id,
+        checkpoint=checkpoint,
+        user=by,
+        device_time=device_time,
+        received_at=received_at,
+        clock_offset_s=clock_offset_s,
+        visited_at=device_time + timedelta(seconds=clock_offset_s),
+        clock_flagged=abs(clock_offset_s) > limit,
+        token=token or checkpoint.token,
+        results=results,
+        note=note,
+        payload_hash=payload_hash,
+    )
+    db.session.add(checkin)
+    findings = [
+        Finding(
+            site_id=checkpoint.site_id,
+            checkpoint=checkpoint,
+            checkin=checkin,
+            item=result["item"],
+            note=result.get("note", ""),
+        )
+        for result in results
+        if not result["ok"]
+    ]
+    db.session.add_all(findings)
+    _update_state(checkpoint, checkin, new_findings=len(findings))
+    db.session.flush()
+    return checkin, True
+
+
+def _update_state(checkpoint: Checkpoint, checkin: CheckIn, *, new_findings: int) -> None:
+    """Keep the current-state row: a late (older) check-in counts but never moves it back."""
+    state = db.session.get(CheckpointState, checkpoint.id)
+    if state is None:
+        state = CheckpointState(
+            checkpoint_id=checkpoint.id,
+            site_id=checkpoint.site_id,
+            last_checkin_id=checkin.id,
+            last_visit_at=checkin.visited_at,
+            last_user_id=checkin.user.id,
+            visit_count=0,
+            open_findings=0,
+        )
+        db.session.add(state)
+    elif checkin.visited_at >= state.last_visit_at:
+        state.last_checkin_id = checkin.id
+        state.last_visit_at = checkin.visited_at
+        state.last_user_id = checkin.user.id
+    state.visit_count += 1
+    state.open_findings += new_findings
+    state.updated_at = utcnow()
+
+
+def parse_checkin_form(checkpoint: Checkpoint, form) -> dict:
+    """Validate the check-in form; a DomainError (422) names what is wrong."""
+    try:
+        op_id = str(uuid.UUID(form.get("op_id", "")))
+    except ValueError:
+        raise DomainError(_("The form is missing its check-in id. Reload and try again.")) from None
+    raw_time = form.get("device_time", "").strip()
+    if raw_time:
+        try:
+            device_time = datetime.fromisoformat(raw_time.replace("Z", "+00:00"))
+        except ValueError:
+            raise DomainError(_("The phone's time could not be read.")) from None
+        if device_time.tzinfo is None:
+            raise DomainError(_("The phone's time has no time zone."))
+    else:
+        device_time = utcnow()
+    results = []
+    missing = []
+    for index, item in enumerate(checkpoint.checklist):
+        answer = form.get(f"item-{index}")
+        if answer not in ("ok", "not_ok"):
+            missing.append(item)
+            continue
+        note = form.get(f"note-{index}", "").strip()[:1000]
+        if answer == "not_ok" and not note:
+            raise DomainError(_("Describe what is wrong with: %(item)s", item=item))
+        results.append({"item": item, "ok": answer == "ok", "note": note})
+    if missing:
+        raise DomainError(_("Mark every item as OK or not OK: %(items)s", items="、".join(missing)))
+    note = form.get("note", "").strip()
+    if len(note) > 1000:
+        raise DomainError(_("The note is too long (at most 1000 characters)."))
+    return {"op_id": op_id, "device_time": device_time, "results": results, "note": note}
+
+
+def checkpoint_for_token(token: str) -> Checkpoint:
+    """The active checkpoint behind a scanned token, or a page that says why not."""
+    checkpoint = db.session.scalar(select(Checkpoint).where(Checkpoint.token == token))
+    if checkpoint is None:
+        voided = db.session.get(VoidedToken, token)
+        if voided is not None:
+            abort(410, description=_("This label was replaced. Scan the new label on the spot."))
+        abort(404, description=_("This QR code is not one of our checkpoints."))
+    site_or_403(checkpoint.site.code)
+    if not checkpoint.active:
+        abort(410, description=_("This checkpoint is no longer in use."))
+    return checkpoint
+
+
+@bp.get("/c/<token>")
+@roles_required(*PATROL_ROLES)
+def checkpoint_page(token: str):
+    checkpoint = checkpoint_for_token(token)
+    state = db.session.get(CheckpointState, checkpoint.id)
+    return render(
+        "patrol/checkpoint.html",
+        checkpoint=checkpoint,
+        site=checkpoint.site,
+        state=state,
+        op_id=str(uuid.uuid4()),
+    )
+
+
+@bp.post("/c/<token>")
+@roles_required(*PATROL_ROLES)
+def checkin(token: str):
+    checkpoint = checkpoint_for_token(token)
+    try:
+        fields = parse_checkin_form(checkpoint, request.form)
+        checkin, created = record_checkin(checkpoint, by=current_user, token=token, **fields)
+    except DomainError as error:
+        db.session.rollback()
+        return render(
+            "patrol/checkpoint.html",
+            "patrol/_checkin_form.html",
+            status=error.status,
+            checkpoint=checkpoint,
+            site=checkpoint.site,
+            state=db.session.get(CheckpointState, checkpoint.id),
+            op_id=request.form.get("op_id") or str(uuid.uuid4()),
+            error=error.message,
+            form=request.form,
+        )
+    db.session.commit()
+    return render(
+        "patrol/checkin_done.html",
+        "patrol/_checkin_done.html",
+        status=201 if created else 200,
+        checkpoint=checkpoint,
+        site=checkpoint.site,
+        checkin=checkin,
+        created=created,
+    )
+
+
+@bp.get("/s/<site_code>/patrol")
+@roles_required(*PATROL_ROLES)
+def my_patrol(site_code: str):
+    site = site_or_403(site_code)
+    now = utcnow()
+    routes = db.session.scalars(
+        select(Route).where(Route.site_id == site.id, Route.active).order_by(Route.name)
+    ).all()
+    rounds = [patrol_round(route, now) for route in routes]
+    mine = db.session.scalars(
+        select(CheckIn)
+        .where(CheckIn.user_id == current_user.id, CheckIn.site_id == site.id)
+        .where(CheckIn.visited_at >= now - timedelta(hours=12))
+        .order_by(CheckIn.visited_at.desc())
+        .limit(50)
+    ).all()
+    return render("patrol/my_patrol.html", site=site, rounds=rounds, mine=mine, now=now)
+
+
+def patrol_round(route: Route, now: datetime) -> dict:
+    """The route's current (or last) window: every slot with each checkpoint's state.
+
+    A slot's checkpoint is done when anyone visited it in the slot, due while the slot
+    runs, missed once the slot has ended without a visit, upcoming before it starts.
+    """
+    run = route.current_run(now) or route.last_run(now)
+    if run is None:
+        return {"route": route, "run": None, "slots": [], "running": False}
+    checkpoint_ids = [stop.checkpoint_id for stop in route.stops]
+    visits = db.session.execute(
+        select(CheckIn.checkpoint_id, CheckIn.visited_at, User.display_name)
+        .join(User, User.id == CheckIn.user_id)
+        .where(CheckIn.checkpoint_id.in_(checkpoint_ids))
+        .where(CheckIn.visited_at >= run.start, CheckIn.visited_at < run.end)
+        .order_by(CheckIn.visited_at)
+    ).all()
+    slots = []
+    for slot in run.slots:
+        if slot.start > now:
+            state_when_unvisited = "upcoming"
+        elif slot.end > now:
+            state_when_unvisited = "due"
+        else:
+            state_when_unvisited = "missed"
+        rows = []
+        for stop in route.stops:
+            visit = next(
+                (
+                    v
+                    for v in visits
+                    if v.checkpoint_id == stop.checkpoint_id
+                    and slot.start <= v.visited_at < slot.end
+                ),
+                None,
+            )
+            rows.append(
+                {
+                    "checkpoint": stop.checkpoint,
+                    "state": "done" if visit else state_when_unvisited,
+                    "visit": visit,
+                }
+            )
+        slots.append({"slot": slot, "rows": rows, "current": slot.start <= now < slot.end})
+    return {"route": route, "run": run, "slots": slots, "running": run.start <= now < run.end}
+
+
+@bp.get("/s/<site_code>/checkins/<checkin_id>")
+@roles_required(*PATROL_ROLES)
+def checkin_detail(site_code: str, checkin_id: str):
+    site = site_or_403(site_code)
+    checkin = db.session.get(CheckIn, checkin_id)
+    if checkin is None or checkin.site_id != site.id:
+        abort(404, description=_("There is no such check-in at this site."))
+    if not current_user.is_manager and checkin.user_id != current_user.id:
+        abort(403, description=_("Only supervisors see other people's check-ins."))
+    return render(
+        "patrol/checkin_done.html",
+        site=site,
+        checkpoint=checkin.checkpoint,
+        checkin=checkin,
+        created=False,
+    )

@@ -1,0 +1,39 @@
+// dutypwa page script: CSRF header and device time for htmx requests, conditional polling.
+"use strict";
+
+const csrfToken = () => document.querySelector('meta[name="csrf-token"]')?.content || "";
+
+// htmx 4 does not inherit hx-headers from <body>: add the CSRF header to every request here.
+document.addEventListener("htmx:config:request", (event) => {
+  const ctx = event.detail.ctx;
+  ctx.request.headers["X-CSRFToken"] = csrfToken();
+  const source = ctx.sourceElement;
+  const form = source?.closest?.("form[data-device-time]");
+  if (form && ctx.request.body instanceof FormData) {
+    ctx.request.body.set("device_time", new Date().toISOString());
+  }
+  // Polled partials: ask with the ETag we hold and bypass the HTTP cache, so that an
+  // unchanged partial comes back as a bare 304, which htmx does not swap.
+  const etag = source?.dataset?.etag;
+  if (etag) {
+    ctx.request.headers["If-None-Match"] = `"${etag}"`;
+    ctx.request.cache = "no-store";
+  }
+});
+
+// Plain (non-htmx) submits still carry the device's clock.
+document.addEventListener(
+  "submit",
+  (event) => {
+    const field = event.target.querySelector?.('input[name="device_time"]');
+    if (field) field.value = new Date().toISOString();
+  },
+  true,
+);
+
+// A form that adds a new item resets itself once the server created it.
+document.addEventListener("htmx:after:request", (event) => {
+  const ctx = event.detail.ctx;
+  const form = ctx.sourceElement?.closest?.("form[data-reset-on-success]");
+  if (form && ctx.response?.status === 201) form.reset();
+});

@@ -1,0 +1,189 @@
+"""Fixtures: an app on SQLite (or DUTYPWA_TEST_DATABASE_URL), a client, factories, login."""
+
+import itertools
+import os
+import uuid
+from datetime import time
+
+import pytest
+from sqlalchemy import text
+
+from dutypwa import create_app
+from dutypwa.extensions import db
+from dutypwa.models import Area, Base, Checkpoint, Post, Route, RouteStop, Site, User
+
+PASSWORD = "secret-pass-1"
+
+
+def database_url(tmp_path_factory) -> str:
+    url = os.environ.get("DUTYPWA_TEST_DATABASE_URL")
+    if url:
+        return url
+    return f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.sqlite3'}"
+
+
+@pytest.fixture(scope="session")
+def _app(tmp_path_factory):
+    app = create_app(
+        {
+            "TESTING": True,
+            "SECRET_KEY": "test-secret",
+            "SQLALCHEMY_DATABASE_URI": database_url(tmp_path_factory),
+            "WTF_CSRF_ENABLED": False,
+            "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000",
+            "PUBLIC_BASE_URL": "https://duty.example.test",
+        }
+    )
+    with app.app_context():
+        Base.metadata.drop_all(db.engine)
+        Base.metadata.create_all(db.engine)
+    yield app
+    with app.app_context():
+        db.engine.dispose()
+
+
+@pytest.fixture
+def app(_app):
+    """The app with empty tables for each test."""
+    with _app.app_context():
+        yield _app
+        db.session.rollback()
+        db.session.remove()
+        with db.engine.begin() as connection:
+            if connection.dialect.name == "postgresql":
+                names = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+                connection.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+            else:
+                for table in reversed(Base.metadata.sorted_tables):
+                    connection.execute(table.delete())
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+_counter = itertools.count(1)
+
+
+@pytest.fixture
+def make_site(app):
+    def make(code=None, name=None, timezone="Asia/Shanghai"):
+        number = next(_counter)
+        site = Site(code=code or f"S{number}", name=name or f"站点{number}", timezone=timezone)
+        db.session.add(site)
+        db.session.commit()
+        return site
+
+    return make
+
+
+@pytest.fixture
+def make_user(app, make_site):
+    def make(role="staff", sites=None, username=None, name=None, password=PASSWORD, pin=None):
+        number = next(_counter)
+        if sites is None:
+            sites = [make_site()]
+        user = User(
+            username=username or f"u{number}",
+            display_name=name or f"员工{number}",
+            role=role,
+            sites=list(sites),
+        )
+        user.set_password(password, method="pbkdf2:sha256:1000")
+        if pin:
+            user.set_pin(pin, method="pbkdf2:sha256:1000")
+        db.session.add(user)
+        db.session.commit()
+        return user
+
+    return make
+
+
+@pytest.fixture
+def make_area(app):
+    def make(site, name=None, position=0):
+        area = Area(site=site, name=name or f"区域{next(_counter)}", position=position)
+        db.session.add(area)
+        db.session.commit()
+        return area
+
+    return make
+
+
+@pytest.fixture
+def make_post(app):
+    def make(site, name=None, inventory=None, shift_changes=None):
+        post = Post(
+            site=site,
+            name=name or f"岗位{next(_counter)}",
+            inventory=inventory or [{"name": "对讲机", "count": 2}],
+            shift_changes=shift_changes or ["08:00", "20:00"],
+        )
+        db.session.add(post)
+        db.session.commit()
+        return post
+
+    return make
+
+
+@pytest.fixture
+def make_checkpoint(app, make_area):
+    def make(site, area=None, name=None, kind="garden", checklist=(), code=None, active=True):
+        number = next(_counter)
+        checkpoint = Checkpoint(
+            site=site,
+            area=area or make_area(site),
+            name=name or f"巡查点{number}",
+            kind=kind,
+            checklist=list(checklist),
+            code=code or f"{number:03d}",
+            active=active,
+        )
+        db.session.add(checkpoint)
+        db.session.commit()
+        return checkpoint
+
+    return make
+
+
+@pytest.fixture
+def make_route(app):
+    def make(site, checkpoints, start=time(0), end=time(0), interval=120, weekdays="1234567"):
+        route = Route(
+            site=site,
+            name=f"路线{next(_counter)}",
+            window_start=start,
+            window_end=end,
+            interval_minutes=interval,
+            weekdays=weekdays,
+            stops=[RouteStop(checkpoint=c, position=i) for i, c in enumerate(checkpoints)],
+        )
+        db.session.add(route)
+        db.session.commit()
+        return route
+
+    return make
+
+
+@pytest.fixture
+def login(client):
+    """Log `user` in through the real login form."""
+
+    def do(user, password=PASSWORD):
+        response = client.post(
+            "/login", data={"username": user.username, "password": password, "remember": "y"}
+        )
+        assert response.status_code == 302, response.get_data(as_text=True)
+        return response
+
+    return do
+
+
+def new_op_id() -> str:
+    return str(uuid.uuid4())
