@@ -16,7 +16,16 @@ from sqlalchemy import func, select
 from dutypwa.access import roles_required, site_or_403
 from dutypwa.extensions import db
 from dutypwa.http import render
-from dutypwa.models import MANAGERS, Area, Checkpoint, CheckpointState, Route, RouteStop, utcnow
+from dutypwa.models import (
+    MANAGERS,
+    Area,
+    Checkpoint,
+    CheckpointState,
+    Route,
+    RouteStop,
+    User,
+    utcnow,
+)
 from dutypwa.models.patrol import round_status
 
 bp = Blueprint("dashboard", __name__)
@@ -47,8 +56,9 @@ def coverage_etag(site, now) -> str:
 def coverage_rows(site, now) -> list[dict]:
     """One row per active checkpoint: last visit and its worst status over its routes."""
     rows = db.session.execute(
-        select(Checkpoint, CheckpointState, Area.name)
+        select(Checkpoint, CheckpointState, Area.name, User.display_name)
         .outerjoin(CheckpointState, CheckpointState.checkpoint_id == Checkpoint.id)
+        .outerjoin(User, User.id == CheckpointState.last_user_id)
         .outerjoin(Area, Area.id == Checkpoint.area_id)
         .where(Checkpoint.site_id == site.id, Checkpoint.active)
         .order_by(Area.position, Area.name, Checkpoint.code)
@@ -64,7 +74,7 @@ def coverage_rows(site, now) -> list[dict]:
         routes_of[checkpoint_id].append(route_id)
 
     result = []
-    for checkpoint, state, area_name in rows:
+    for checkpoint, state, area_name, last_user_name in rows:
         last_visit = state.last_visit_at if state else None
         if last_visit is None:
             status = "never"
@@ -75,6 +85,7 @@ def coverage_rows(site, now) -> list[dict]:
             {
                 "checkpoint": checkpoint,
                 "state": state,
+                "last_user_name": last_user_name,
                 "area": area_name,
                 "status": status,
                 "scheduled": bool(routes_of[checkpoint.id]),
