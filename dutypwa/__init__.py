@@ -66,9 +66,10 @@ def select_locale() -> str:
         return current_user.locale
     if session.get("locale") in languages:
         return session["locale"]
-    best = request.accept_languages.best_match(["zh-CN", "zh", "en"]) if request else None
-    if best and best.startswith("en"):
-        return "en"
+    if request and request.accept_languages:
+        best = request.accept_languages.best_match(["zh-CN", "zh", "en"])
+        if best == "en":
+            return "en"
     return "zh_CN"
 
 

@@ -10,7 +10,7 @@ from wtforms import BooleanField, PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
 from dutypwa.extensions import db, login_manager
-from dutypwa.http import render, safe_next
+from dutypwa.http import is_htmx, render, safe_next
 from dutypwa.models import User
 
 bp = Blueprint("auth", __name__)
@@ -19,6 +19,16 @@ login_manager.login_view = "auth.login"
 login_manager.login_message = _l("Please log in to continue.")
 login_manager.login_message_category = "info"
 login_manager.session_protection = "basic"
+
+
+@login_manager.unauthorized_handler
+def unauthorized():
+    """htmx requests get 204 + HX-Redirect (a 302 would be followed and swapped in)."""
+    target = url_for("auth.login", next=safe_next(request.full_path.rstrip("?")))
+    if is_htmx():
+        return "", 204, {"HX-Redirect": url_for("auth.login")}
+    flash(login_manager.login_message, "info")
+    return redirect(target)
 
 
 @login_manager.user_loader

@@ -1,11 +1,13 @@
 """Fixtures: an app on SQLite (or DUTYPWA_TEST_DATABASE_URL), a client, factories, login."""
 
+import contextvars
 import itertools
 import os
 import uuid
 from datetime import time
 
 import pytest
+from flask.testing import FlaskClient
 from sqlalchemy import text
 
 from dutypwa import create_app
@@ -58,8 +60,20 @@ def app(_app):
                     connection.execute(table.delete())
 
 
+class IsolatedClient(FlaskClient):
+    """Each request runs in its own app context, as in production: its own database
+    session and its own `g`, never the test's. The test's session is expired afterwards
+    so that what the test reads next comes from the database."""
+
+    def open(self, *args, **kwargs):
+        response = contextvars.Context().run(super().open, *args, **kwargs)
+        db.session.expire_all()
+        return response
+
+
 @pytest.fixture
 def client(app):
+    app.test_client_class = IsolatedClient
     return app.test_client()
 
 
