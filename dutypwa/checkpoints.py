@@ -12,6 +12,7 @@ from flask_wtf import FlaskForm
 from flask_wtf.file import FileAllowed, FileField, FileRequired
 from sqlalchemy import func, or_, select
 from wtforms import BooleanField, SelectField, StringField, TextAreaField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional, Regexp
 
 from dutypwa.access import roles_required, site_or_403
@@ -24,9 +25,9 @@ bp = Blueprint("checkpoints", __name__)
 
 CSV_COLUMNS = ["code", "name", "area", "kind", "description", "checklist", "active"]
 KIND_CHOICES = [
-    ("garden", _l("Garden")),
-    ("equipment", _l("Equipment")),
-    ("other", _l("Other")),
+    SelectChoice("garden", _l("Garden")),
+    SelectChoice("equipment", _l("Equipment")),
+    SelectChoice("other", _l("Other")),
 ]
 
 
@@ -49,7 +50,9 @@ class CheckpointForm(FlaskForm):
     def __init__(self, site: Site, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.site = site
-        self.area_id.choices = [(0, _("No area"))] + [(a.id, a.name) for a in site.areas]
+        self.area_id.choices = [SelectChoice("0", _("No area"))] + [
+            SelectChoice(str(area.id), area.name) for area in site.areas
+        ]
 
     def checklist_items(self) -> list[str]:
         return [line.strip()[:200] for line in self.checklist.data.splitlines() if line.strip()]
@@ -356,7 +359,7 @@ def import_csv(site_code: str):
         else:
             db.session.commit()
     else:
-        error = " ".join(e for errors in import_form.errors.values() for e in errors)
+        error = " ".join(str(e) for errors in import_form.errors.values() for e in errors)
     return render(
         "checkpoints/index.html",
         status=200 if result else 422,

@@ -73,8 +73,12 @@ class IsolatedClient(FlaskClient):
 
 @pytest.fixture
 def client(app):
+    """A client whose browser asks for English, so tests read the English msgids;
+    tests of the Chinese UI ask for it (or drop the header: Chinese is the default)."""
     app.test_client_class = IsolatedClient
-    return app.test_client()
+    client = app.test_client()
+    client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "en"
+    return client
 
 
 @pytest.fixture
