@@ -41,3 +41,11 @@ def site_or_403(code: str) -> Site:
         abort(403, description=_("You are not a member of the site %(name)s.", name=site.name))
     g.site = site
     return site
+
+
+def site_object(model, object_id: int, site: Site):
+    """An area, post, route or checkpoint of this site by id; 404 for any other site's."""
+    found = db.session.get(model, object_id)
+    if found is None or found.site_id != site.id:
+        abort(404, description=_("There is no such item at this site."))
+    return found

@@ -4,7 +4,7 @@ token, and CSV import/export (UTF-8 with BOM for Excel; GBK files from Chinese E
 import csv
 import io
 
-from flask import Blueprint, abort, redirect, request, url_for
+from flask import Blueprint, redirect, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -15,10 +15,11 @@ from wtforms import BooleanField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional, Regexp
 
-from dutypwa.access import roles_required, site_or_403
+from dutypwa.access import roles_required, site_object, site_or_403
 from dutypwa.errors import DomainError
 from dutypwa.extensions import db
-from dutypwa.http import is_htmx, render
+from dutypwa.forms import strip, submit_form
+from dutypwa.http import is_htmx, render, retarget
 from dutypwa.models import CHECKPOINT_KINDS, MANAGERS, Area, Checkpoint, Site
 
 bp = Blueprint("checkpoints", __name__)
@@ -34,6 +35,7 @@ KIND_CHOICES = [
 class CheckpointForm(FlaskForm):
     code = StringField(
         _l("Short code"),
+        filters=[strip],
         validators=[
             DataRequired(),
             Length(max=12),
@@ -58,16 +60,9 @@ class CheckpointForm(FlaskForm):
         return [line.strip()[:200] for line in self.checklist.data.splitlines() if line.strip()]
 
 
-def _site_checkpoint(site: Site, checkpoint_id: int) -> Checkpoint:
-    checkpoint = db.session.get(Checkpoint, checkpoint_id)
-    if checkpoint is None or checkpoint.site_id != site.id:
-        abort(404, description=_("There is no such checkpoint at this site."))
-    return checkpoint
-
-
 def save_checkpoint(site: Site, form: CheckpointForm, checkpoint: Checkpoint | None = None):
     """Create or update from a validated form; a taken code is a DomainError (422)."""
-    code = form.code.data.strip()
+    code = form.code.data
     clash = db.session.scalar(
         select(Checkpoint).where(Checkpoint.site_id == site.id, Checkpoint.code == code)
     )
@@ -138,18 +133,11 @@ def next_code(site: Site) -> str:
 def create(site_code: str):
     site = site_or_403(site_code)
     form = CheckpointForm(site)
-    error = None
-    if form.validate_on_submit():
-        try:
-            checkpoint = save_checkpoint(site, form)
-        except DomainError as exc:
-            db.session.rollback()
-            error = exc.message
-        else:
-            db.session.commit()
-            if is_htmx():
-                return render("checkpoints/_row.html", site=site, checkpoint=checkpoint, status=201)
-            return redirect(url_for("checkpoints.index", site_code=site.code), 303)
+    checkpoint, error = submit_form(form, lambda: save_checkpoint(site, form))
+    if checkpoint is not None:
+        if is_htmx():
+            return render("checkpoints/_row.html", site=site, checkpoint=checkpoint, status=201)
+        return redirect(url_for("checkpoints.index", site_code=site.code), 303)
     response = render(
         "checkpoints/index.html",
         "checkpoints/_new.html",
@@ -161,17 +149,14 @@ def create(site_code: str):
         error=error,
         import_form=ImportForm(formdata=None),
     )
-    # The form targets the list on success; an invalid form replaces itself instead.
-    response.headers["HX-Retarget"] = "#new-checkpoint"
-    response.headers["HX-Reswap"] = "outerHTML"
-    return response
+    return retarget(response, "#new-checkpoint")
 
 
 @bp.get("/s/<site_code>/checkpoints/<int:checkpoint_id>")
 @roles_required(*MANAGERS)
 def row(site_code: str, checkpoint_id: int):
     site = site_or_403(site_code)
-    checkpoint = _site_checkpoint(site, checkpoint_id)
+    checkpoint = site_object(Checkpoint, checkpoint_id, site)
     return render("checkpoints/_row.html", site=site, checkpoint=checkpoint)
 
 
@@ -179,7 +164,7 @@ def row(site_code: str, checkpoint_id: int):
 @roles_required(*MANAGERS)
 def edit(site_code: str, checkpoint_id: int):
     site = site_or_403(site_code)
-    checkpoint = _site_checkpoint(site, checkpoint_id)
+    checkpoint = site_object(Checkpoint, checkpoint_id, site)
     form = CheckpointForm(site, formdata=None, obj=checkpoint)
     form.area_id.data = checkpoint.area_id or 0
     form.checklist.data = "\n".join(checkpoint.checklist)
@@ -190,26 +175,19 @@ def edit(site_code: str, checkpoint_id: int):
 @roles_required(*MANAGERS)
 def update(site_code: str, checkpoint_id: int):
     site = site_or_403(site_code)
-    checkpoint = _site_checkpoint(site, checkpoint_id)
+    checkpoint = site_object(Checkpoint, checkpoint_id, site)
     form = CheckpointForm(site)
-    error = None
-    if form.validate_on_submit():
-        try:
-            save_checkpoint(site, form, checkpoint)
-        except DomainError as exc:
-            db.session.rollback()
-            error = exc.message
-        else:
-            db.session.commit()
-            return render("checkpoints/_row.html", site=site, checkpoint=checkpoint)
-    return render(
-        "checkpoints/_edit_row.html",
-        status=422,
-        site=site,
-        checkpoint=checkpoint,
-        form=form,
-        error=error,
-    )
+    saved, error = submit_form(form, lambda: save_checkpoint(site, form, checkpoint))
+    if saved is None:
+        return render(
+            "checkpoints/_edit_row.html",
+            status=422,
+            site=site,
+            checkpoint=checkpoint,
+            form=form,
+            error=error,
+        )
+    return render("checkpoints/_row.html", site=site, checkpoint=checkpoint)
 
 
 @bp.post("/s/<site_code>/checkpoints/<int:checkpoint_id>/reissue")
@@ -217,7 +195,7 @@ def update(site_code: str, checkpoint_id: int):
 def reissue(site_code: str, checkpoint_id: int):
     """Void the printed label: the old token answers 410 from now on."""
     site = site_or_403(site_code)
-    checkpoint = _site_checkpoint(site, checkpoint_id)
+    checkpoint = site_object(Checkpoint, checkpoint_id, site)
     db.session.add(checkpoint.reissue_token(by_user_id=current_user.id))
     db.session.commit()
     return render(

@@ -12,7 +12,7 @@ from flask_babel import gettext as _
 from markupsafe import Markup
 from sqlalchemy import select
 
-from dutypwa.access import roles_required, site_or_403
+from dutypwa.access import roles_required, site_object, site_or_403
 from dutypwa.extensions import db
 from dutypwa.http import render
 from dutypwa.models import MANAGERS, Area, Checkpoint
@@ -40,18 +40,11 @@ def qr_svg(data: str) -> str:
     return svg[svg.index("<svg") :]
 
 
-def _site_checkpoint(site, checkpoint_id: int) -> Checkpoint:
-    checkpoint = db.session.get(Checkpoint, checkpoint_id)
-    if checkpoint is None or checkpoint.site_id != site.id:
-        abort(404, description=_("There is no such checkpoint at this site."))
-    return checkpoint
-
-
 @bp.get("/s/<site_code>/checkpoints/<int:checkpoint_id>/qr.svg")
 @roles_required(*MANAGERS)
 def checkpoint_qr(site_code: str, checkpoint_id: int):
     site = site_or_403(site_code)
-    checkpoint = _site_checkpoint(site, checkpoint_id)
+    checkpoint = site_object(Checkpoint, checkpoint_id, site)
     response = current_app.response_class(
         qr_svg(checkpoint_url(checkpoint)), mimetype="image/svg+xml"
     )

@@ -1,0 +1,146 @@
+"""Authorisation matrix: every route × every role × own / other site.
+
+EXPECTED names, for every endpoint in the app, the roles that may use it. A new route that
+is missing here fails the suite, so nobody adds a route without deciding who may use it.
+"""
+
+from datetime import UTC, datetime
+
+import pytest
+
+from dutypwa.extensions import db
+from dutypwa.models import ROLES
+from dutypwa.patrol import record_checkin
+from tests.conftest import new_op_id
+
+EVERYONE = set(ROLES)
+MANAGERS = {"supervisor", "director", "admin"}
+ADMIN = {"admin"}
+PUBLIC = None  # no login needed
+
+EXPECTED = {
+    "auth.login": PUBLIC,
+    "auth.language": PUBLIC,
+    "auth.logout": EVERYONE,
+    "auth.home": EVERYONE,
+    "patrol.checkpoint_page": EVERYONE,
+    "patrol.checkin": EVERYONE,
+    "patrol.my_patrol": EVERYONE,
+    "patrol.checkin_detail": EVERYONE,
+    "dashboard.coverage": MANAGERS,
+    "checkpoints.index": MANAGERS,
+    "checkpoints.create": MANAGERS,
+    "checkpoints.row": MANAGERS,
+    "checkpoints.edit": MANAGERS,
+    "checkpoints.update": MANAGERS,
+    "checkpoints.reissue": MANAGERS,
+    "checkpoints.export_csv": MANAGERS,
+    "checkpoints.import_csv": MANAGERS,
+    "qr.checkpoint_qr": MANAGERS,
+    "qr.labels": MANAGERS,
+    **{
+        f"places.{name}": MANAGERS
+        for name in (
+            "index", "create_area", "area_row", "edit_area", "update_area",
+            "create_post", "post_row", "edit_post", "update_post",
+            "create_route", "route_page", "route_row", "edit_route", "update_route",
+            "add_stop", "move_stop", "remove_stop",
+        )
+    },
+    **{
+        f"admin.{name}": ADMIN
+        for name in (
+            "users", "create_user", "user_row", "edit_user", "update_user",
+            "reset_password", "set_pin", "clear_pin",
+            "sites", "create_site", "site_row", "edit_site", "update_site",
+        )
+    },
+}  # fmt: skip
+
+SITE_SCOPED_ARGS = {"site_code", "token", "checkpoint_id", "checkin_id", "area_id", "post_id",
+                    "route_id"}  # fmt: skip
+
+
+@pytest.fixture
+def world(make_site, make_user, make_area, make_post, make_checkpoint, make_route):
+    """Two sites with one of everything; one user of each role in the first."""
+    own, other = make_site(code="OWN"), make_site(code="OTHER")
+    users = {role: make_user(role=role, sites=[own]) for role in ROLES}
+    objects = {}
+    for site in (own, other):
+        area = make_area(site)
+        checkpoint = make_checkpoint(site, area=area)
+        route = make_route(site, [checkpoint])
+        post = make_post(site)
+        # Staff see their own check-ins: the own site's check-in is the matrix staff's.
+        staff = users["staff"] if site is own else make_user(role="staff", sites=[site])
+        checkin, _ = record_checkin(
+            checkpoint, by=staff, op_id=new_op_id(), device_time=datetime.now(UTC), results=[]
+        )
+        db.session.commit()
+        objects[site.code] = {
+            "site_code": site.code,
+            "token": checkpoint.token,
+            "checkpoint_id": checkpoint.id,
+            "checkin_id": checkin.id,
+            "area_id": area.id,
+            "post_id": post.id,
+            "route_id": route.id,
+            "user_id": staff.id,
+            "site_id": site.id,
+            "way": "up",
+        }
+    return objects, users
+
+
+def rules(app):
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint == "static":
+            continue
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+            yield rule, method
+
+
+def test_every_route_is_in_the_matrix(app):
+    endpoints = {rule.endpoint for rule, _ in rules(app)}
+    assert endpoints - set(EXPECTED) == set(), "add the new routes to EXPECTED"
+    assert set(EXPECTED) - endpoints == set(), "EXPECTED names routes that no longer exist"
+
+
+def build(rule, values) -> str:
+    missing = set(rule.arguments) - set(values)
+    assert not missing, f"teach the matrix how to fill {missing} for {rule.endpoint}"
+    return rule.build({name: values[name] for name in rule.arguments}, append_unknown=False)[1]
+
+
+def call(client, method, url):
+    return client.open(url, method=method, data={})
+
+
+@pytest.mark.parametrize("role", [*ROLES, "anonymous"])
+def test_matrix(app, client, login, world, role):
+    objects, users = world
+    if role != "anonymous":
+        login(users[role])
+    failures = []
+    for rule, method in rules(app):
+        if rule.endpoint in ("auth.logout",):
+            continue  # would end the session mid-matrix; covered in test_auth
+        allowed = EXPECTED[rule.endpoint]
+        scoped = bool(set(rule.arguments) & SITE_SCOPED_ARGS)
+        for site_code in ("OWN", "OTHER") if scoped else ("OWN",):
+            url = build(rule, objects[site_code])
+            status = call(client, method, url).status_code
+            if allowed is PUBLIC:
+                ok = status < 500 and status not in (401, 403)
+            elif role == "anonymous":
+                ok = status == 302
+            elif role not in allowed:
+                ok = status == 403
+            elif site_code == "OTHER" and role != "admin":
+                ok = status in (403, 404)
+            else:
+                ok = status < 500 and status not in (401, 403)
+            if not ok:
+                failures.append(f"{method} {url} ({rule.endpoint}) as {role}: {status}")
+    assert not failures, "\n".join(failures)
