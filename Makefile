@@ -43,7 +43,7 @@ format: install
 # Re-extract the user-facing strings and merge them into both catalogs.
 messages: install
 	$(BIN)/pybabel extract -F babel.cfg -k _l -o dutypwa/translations/messages.pot --no-location --sort-output .
-	$(BIN)/pybabel update -i dutypwa/translations/messages.pot -d dutypwa/translations --no-location --omit-header --no-fuzzy-matching
+	$(BIN)/pybabel update -i dutypwa/translations/messages.pot -d dutypwa/translations --ignore-obsolete --no-fuzzy-matching
 
 bench: install
 	$(BIN)/python bench/coverage.py

@@ -11,6 +11,7 @@ from sqlalchemy import event
 
 from dutypwa import config
 from dutypwa.extensions import babel, csrf, db, login_manager, migrate
+from dutypwa.http import security_headers
 
 
 def create_app(test_config: dict | None = None) -> Flask:
@@ -54,6 +55,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(dashboard.bp)
     app.register_blueprint(admin.bp)
     errors.register(app)
+    app.after_request(security_headers)
     cli.register(app)
     app.jinja_env.globals["get_locale"] = get_locale
     return app

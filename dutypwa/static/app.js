@@ -37,3 +37,11 @@ document.addEventListener("htmx:after:request", (event) => {
   const form = ctx.sourceElement?.closest?.("form[data-reset-on-success]");
   if (form && ctx.response?.status === 201) form.reset();
 });
+
+// Small behaviours without inline handlers (the Content-Security-Policy forbids them).
+document.addEventListener("change", (event) => {
+  if (event.target.matches?.("select[data-autosubmit]")) event.target.form.requestSubmit();
+});
+document.addEventListener("click", (event) => {
+  if (event.target.closest?.("[data-print]")) window.print();
+});
