@@ -47,5 +47,5 @@ def site_object(model, object_id: int, site: Site):
     """An area, post, route or checkpoint of this site by id; 404 for any other site's."""
     found = db.session.get(model, object_id)
     if found is None or found.site_id != site.id:
-        abort(404, description=_("There is no such item at this site."))
+        abort(404, description=_("There is no such record at this site."))
     return found

@@ -21,7 +21,7 @@ TITLES = {
     400: lambda: _("Bad request"),
     403: lambda: _("Not allowed"),
     404: lambda: _("Not found"),
-    405: lambda: _("Not allowed"),
+    405: lambda: _("Not available"),
     409: lambda: _("Conflict"),
     410: lambda: _("No longer valid"),
     413: lambda: _("Too large"),

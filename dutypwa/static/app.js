@@ -10,7 +10,7 @@ document.addEventListener("htmx:config:request", (event) => {
   const source = ctx.sourceElement;
   const form = source?.closest?.("form[data-device-time]");
   if (form && ctx.request.body instanceof FormData) {
-    ctx.request.body.set("device_time", new Date().toISOString());
+    ctx.request.body.set("device_time", stampDeviceTime(form));
   }
   // Polled partials: ask with the ETag we hold and bypass the HTTP cache, so that an
   // unchanged partial comes back as a bare 304, which htmx does not swap.
@@ -21,12 +21,20 @@ document.addEventListener("htmx:config:request", (event) => {
   }
 });
 
+// The moment of the first tap, kept for retries of the same op: a resend after a lost
+// answer must carry the same body, or the server sees a conflict instead of a duplicate.
+function stampDeviceTime(form) {
+  const field = form.querySelector('input[name="device_time"]');
+  if (!field) return new Date().toISOString();
+  if (!field.value) field.value = new Date().toISOString();
+  return field.value;
+}
+
 // Plain (non-htmx) submits still carry the device's clock.
 document.addEventListener(
   "submit",
   (event) => {
-    const field = event.target.querySelector?.('input[name="device_time"]');
-    if (field) field.value = new Date().toISOString();
+    if (event.target.matches?.("form[data-device-time]")) stampDeviceTime(event.target);
   },
   true,
 );

@@ -1,0 +1,326 @@
+"""End-to-end fixtures: a live dutypwa server in its own process on a database prepared by
+the real `db upgrade` and `seed-demo` commands, Debian's Chromium driven by Playwright, phone
+and desktop contexts, a login helper and read access to the server's database.
+
+Without Chromium the browser tests are skipped with a loud reason; CI sets
+DUTYPWA_REQUIRE_BROWSER=1, which turns that skip into a failure.
+"""
+
+import contextlib
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+from playwright.sync_api import Error as PlaywrightError
+from playwright.sync_api import Locator, Page, sync_playwright
+from sqlalchemy import create_engine, func, select
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.orm import Session
+
+from dutypwa.models import CheckIn, Checkpoint, Site, User
+
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "test-artifacts"
+CHROMIUM = shutil.which("chromium")
+# Keep Chromium quiet on a closed network (see /work/shared/TESTING.md).
+LAUNCH_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+DEMO_PASSWORD = "demo1234"
+PHONE = {"width": 360, "height": 640}
+DESKTOP = {"width": 1280, "height": 900}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _browser_available():
+    """Fail or skip, loudly, before a server is started for nothing."""
+    if CHROMIUM is not None:
+        return
+    message = "E2E BROWSER TESTS NOT RUN: no `chromium` on PATH (apt-get install -y chromium)"
+    if os.environ.get("DUTYPWA_REQUIRE_BROWSER") == "1":
+        pytest.fail(f"{message}; DUTYPWA_REQUIRE_BROWSER=1 requires them", pytrace=False)
+    pytest.skip(f"{message}. Set DUTYPWA_REQUIRE_BROWSER=1 to make this an error.")
+
+
+@pytest.fixture(scope="session")
+def artifacts() -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    return ARTIFACTS
+
+
+@pytest.fixture(scope="session")
+def shot(artifacts):
+    """Save test-artifacts/<name>.png for a human to look at: a whole page or one element."""
+
+    def take(target: Page | Locator, name: str) -> Path:
+        path = artifacts / f"{name}.png"
+        if isinstance(target, Page):
+            target.screenshot(path=path, full_page=True)
+        else:
+            target.screenshot(path=path)
+        return path
+
+    return take
+
+
+# The server and its database
+
+
+def _e2e_database_url(tmp_path_factory) -> str:
+    """SQLite in a temporary directory, or `<DUTYPWA_TEST_DATABASE_URL>_e2e` on PostgreSQL,
+    so that the unit tests (which truncate their tables) and the e2e server never meet."""
+    given = os.environ.get("DUTYPWA_TEST_DATABASE_URL")
+    if not given:
+        return f"sqlite:///{tmp_path_factory.mktemp('e2e-db') / 'dutypwa.sqlite3'}"
+    url = make_url(given)
+    if url.get_backend_name() != "postgresql":
+        pytest.fail(f"DUTYPWA_TEST_DATABASE_URL must be PostgreSQL, not {url.get_backend_name()}")
+    e2e_url = url.set(database=f"{url.database}_e2e")
+    _reset_postgres(url, e2e_url)
+    return e2e_url.render_as_string(hide_password=False)
+
+
+def _reset_postgres(admin_url: URL, e2e_url: URL) -> None:
+    """Create the e2e database if needed and give it an empty public schema."""
+    import psycopg
+    from psycopg import errors, sql
+
+    def conninfo(url: URL) -> str:
+        return url.set(drivername="postgresql").render_as_string(hide_password=False)
+
+    with psycopg.connect(conninfo(admin_url), autocommit=True) as connection:
+        exists = connection.execute(
+            "SELECT 1 FROM pg_database WHERE datname = %s", (e2e_url.database,)
+        ).fetchone()
+        if not exists:
+            # Another run may create it at the same moment.
+            with contextlib.suppress(errors.DuplicateDatabase):
+                connection.execute(
+                    sql.SQL("CREATE DATABASE {}").format(sql.Identifier(e2e_url.database))
+                )
+    with psycopg.connect(conninfo(e2e_url), autocommit=True) as connection:
+        connection.execute("DROP SCHEMA public CASCADE")
+        connection.execute("CREATE SCHEMA public")
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _flask(env: dict, *args: str) -> None:
+    """Run a real `flask --app dutypwa …` command against the e2e database."""
+    command = [sys.executable, "-m", "flask", "--app", "dutypwa", *args]
+    result = subprocess.run(
+        command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False
+    )
+    if result.returncode != 0:
+        pytest.fail(
+            f"`flask {' '.join(args)}` failed ({result.returncode}):\n"
+            f"{result.stdout}\n{result.stderr}",
+            pytrace=False,
+        )
+
+
+class LiveServer:
+    def __init__(self, url: str, database_url: str, process: subprocess.Popen, log: Path):
+        self.url = url
+        self.port = urlsplit(url).port
+        self.database_url = database_url
+        self.process = process
+        self.log = log
+
+    def wait_until_ready(self, timeout: float = 20) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.process.poll() is not None:
+                pytest.fail(
+                    f"the e2e server exited with {self.process.returncode}:\n"
+                    f"{self.log.read_text()}",
+                    pytrace=False,
+                )
+            try:
+                with urllib.request.urlopen(f"{self.url}/login", timeout=1) as response:
+                    if response.status == 200:
+                        return
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                log = self.log.read_text()
+                pytest.fail(f"the e2e server did not answer:\n{log}", pytrace=False)
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        """Terminate and wait, so the process and its sockets are really gone."""
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=10)
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            if probe.connect_ex(("127.0.0.1", self.port)) == 0:
+                raise AssertionError(f"port {self.port} still accepts connections after stop")
+
+
+@pytest.fixture(scope="session")
+def live_server(_browser_available, tmp_path_factory, artifacts):
+    """dutypwa in its own process (Flask's threaded server) with CSRF protection on."""
+    port = _free_port()
+    base_url = f"http://127.0.0.1:{port}"
+    database_url = _e2e_database_url(tmp_path_factory)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DUTYPWA_", "FLASK_"))}
+    env.update(
+        {
+            "DUTYPWA_SQLALCHEMY_DATABASE_URI": database_url,
+            # Prefixed so that the JSON parsing of DUTYPWA_* values keeps it a string.
+            "DUTYPWA_SECRET_KEY": f"e2e-{secrets.token_urlsafe(24)}",
+            "DUTYPWA_PUBLIC_BASE_URL": base_url,
+            "DUTYPWA_COVERAGE_REFRESH_SECONDS": "2",
+            "DUTYPWA_WTF_CSRF_ENABLED": "true",  # proves htmx sends X-CSRFToken
+            "DUTYPWA_PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000",  # fast demo logins
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    _flask(env, "db", "upgrade")
+    _flask(env, "seed-demo")
+
+    log_path = artifacts / "e2e-server.log"
+    command = [sys.executable, "-m", "flask", "--app", "dutypwa", "run", "--host", "127.0.0.1"]
+    with log_path.open("w") as log:
+        process = subprocess.Popen(
+            [*command, "--port", str(port), "--no-reload", "--no-debugger"],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    server = LiveServer(base_url, database_url, process, log_path)
+    try:
+        server.wait_until_ready()
+        yield server
+    finally:
+        server.stop()
+
+
+class ServerDB:
+    """Read-only look-ups in the live server's database (no test-only routes)."""
+
+    def __init__(self, url: str):
+        self.engine = create_engine(url)
+
+    def scalars(self, statement) -> list:
+        with Session(self.engine) as session:
+            return list(session.scalars(statement))
+
+    def scalar(self, statement):
+        with Session(self.engine) as session:
+            return session.scalar(statement)
+
+    def checkpoint(self, code: str, site: str = "CUIHU") -> Checkpoint:
+        return self.scalar(
+            select(Checkpoint).join(Site).where(Site.code == site, Checkpoint.code == code)
+        )
+
+    def active_checkpoints(self, site: str = "CUIHU") -> list[Checkpoint]:
+        return self.scalars(
+            select(Checkpoint)
+            .join(Site)
+            .where(Site.code == site, Checkpoint.active)
+            .order_by(Checkpoint.code)
+        )
+
+    def user(self, username: str) -> User:
+        return self.scalar(select(User).where(User.username == username))
+
+    def count_checkins(self, *conditions) -> int:
+        return self.scalar(select(func.count()).select_from(CheckIn).where(*conditions))
+
+
+@pytest.fixture(scope="session")
+def server_db(live_server):
+    db = ServerDB(live_server.database_url)
+    yield db
+    db.engine.dispose()
+
+
+# The browser
+
+
+@pytest.fixture(scope="session")
+def browser(_browser_available):
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, args=LAUNCH_ARGS, headless=True
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def new_page(browser, live_server):
+    """Make a page in a fresh (incognito) context: new_page("phone") or new_page("desktop")."""
+    contexts = []
+
+    def make(kind: str = "phone"):
+        options = {"viewport": PHONE, "is_mobile": True, "has_touch": True}
+        if kind == "desktop":
+            options = {"viewport": DESKTOP}
+        context = browser.new_context(base_url=live_server.url, locale="zh-CN", **options)
+        context.set_default_timeout(10_000)
+        contexts.append(context)
+        return context.new_page()
+
+    yield make
+    for context in contexts:
+        context.close()
+
+
+@pytest.fixture
+def phone(new_page):
+    """A 360×640 touch phone in Chinese; phone() gives a page, page.context its context."""
+    return lambda: new_page("phone")
+
+
+@pytest.fixture
+def desktop(new_page):
+    """A desk screen (a supervisor's PC) in Chinese."""
+    return lambda: new_page("desktop")
+
+
+def submit_login(page, username: str, password: str = DEMO_PASSWORD) -> None:
+    """Fill in and send the login form on the current page; wait until it has left /login."""
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", password)
+    page.locator("form:has(input[name=password]) button").click()
+    try:
+        page.wait_for_url(lambda url: urlsplit(url).path != "/login", timeout=5_000)
+    except PlaywrightError:
+        errors = page.locator(".error").all_inner_texts()
+        raise AssertionError(f"login as {username} failed: {errors}") from None
+
+
+@pytest.fixture
+def login_as():
+    """Log in through the real login form: login_as(page, "1001")."""
+
+    def log_in(page, username: str, password: str = DEMO_PASSWORD) -> None:
+        page.goto("/login")
+        submit_login(page, username, password)
+
+    return log_in
