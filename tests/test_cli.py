@@ -9,7 +9,9 @@ from dutypwa.models import CheckIn, Checkpoint, Route, Site, User
 def test_create_site_and_list(runner):
     result = runner.invoke(args=["create-site", "CUIHU", "--name", "翠湖花园"])
     assert result.exit_code == 0, result.output
-    result = runner.invoke(args=["create-site", "URUMQI", "--name", "乌鲁木齐", "--tz", "Asia/Urumqi"])
+    result = runner.invoke(
+        args=["create-site", "URUMQI", "--name", "乌鲁木齐", "--tz", "Asia/Urumqi"]
+    )
     assert result.exit_code == 0
     assert db.session.scalar(select(Site).where(Site.code == "URUMQI")).timezone == "Asia/Urumqi"
     listing = runner.invoke(args=["sites"])
@@ -17,7 +19,9 @@ def test_create_site_and_list(runner):
 
 
 def test_create_site_refuses_bad_zone_and_duplicates(runner):
-    assert runner.invoke(args=["create-site", "X", "--name", "x", "--tz", "Mars/Base"]).exit_code != 0
+    assert (
+        runner.invoke(args=["create-site", "X", "--name", "x", "--tz", "Mars/Base"]).exit_code != 0
+    )
     assert runner.invoke(args=["create-site", "X", "--name", "x"]).exit_code == 0
     duplicate = runner.invoke(args=["create-site", "X", "--name", "x"])
     assert duplicate.exit_code != 0 and "exists already" in duplicate.output
