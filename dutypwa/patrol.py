@@ -215,6 +215,7 @@ def checkin(token: str):
         site=checkpoint.site,
         checkin=checkin,
         created=created,
+        state=db.session.get(CheckpointState, checkpoint.id),
     )
 
 

@@ -235,3 +235,16 @@ def test_my_patrol_shows_due_done_and_missed(
     assert "待巡查点" in current and "badge-due" in current
     assert "badge-missed" in page  # the earlier rounds were not walked
     assert "已巡查点" in page[page.index("My check-ins") :]
+
+
+def test_checkin_answer_updates_the_last_visit_out_of_band(
+    client, login, staff, site, make_checkpoint
+):
+    checkpoint = make_checkpoint(site)
+    login(staff)
+    response = client.post(
+        f"/c/{checkpoint.token}", data={"op_id": new_op_id()}, headers={"HX-Request": "true"}
+    )
+    body = response.get_data(as_text=True)
+    assert 'id="last-visit"' in body and "hx-swap-oob" in body
+    assert "张伟" in body.split('id="last-visit"')[1]
