@@ -11,7 +11,7 @@ from sqlalchemy import event
 
 from dutypwa import config
 from dutypwa.extensions import babel, csrf, db, login_manager, migrate
-from dutypwa.http import security_headers
+from dutypwa.http import local_time, security_headers
 
 
 def create_app(test_config: dict | None = None) -> Flask:
@@ -56,6 +56,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(admin.bp)
     errors.register(app)
     app.after_request(security_headers)
+    app.add_template_filter(local_time, "localtime")
     cli.register(app)
     app.jinja_env.globals["get_locale"] = get_locale
     return app

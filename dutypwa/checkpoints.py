@@ -21,6 +21,7 @@ from dutypwa.extensions import db
 from dutypwa.forms import strip, submit_form
 from dutypwa.http import is_htmx, render, retarget
 from dutypwa.models import CHECKPOINT_KINDS, MANAGERS, Area, Checkpoint, Site
+from dutypwa.models.checkpoint import listing_order
 
 bp = Blueprint("checkpoints", __name__)
 
@@ -87,7 +88,7 @@ def search_checkpoints(site: Site, query: str, *, include_inactive: bool = True)
         select(Checkpoint)
         .outerjoin(Area, Area.id == Checkpoint.area_id)
         .where(Checkpoint.site_id == site.id)
-        .order_by(Area.position, Area.name, Checkpoint.code)
+        .order_by(*listing_order())
     )
     if query:
         like = f"%{query}%"

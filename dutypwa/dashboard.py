@@ -7,8 +7,10 @@ few seconds and answers 304 when nothing it shows can have changed.
 
 import hashlib
 from collections import defaultdict
+from dataclasses import dataclass
+from datetime import UTC, datetime
 
-from flask import Blueprint, current_app, request
+from flask import Blueprint, current_app, get_template_attribute, request
 from flask_babel import get_locale
 from flask_login import current_user
 from sqlalchemy import func, select
@@ -26,11 +28,26 @@ from dutypwa.models import (
     User,
     utcnow,
 )
-from dutypwa.models.patrol import round_status
+from dutypwa.models.checkpoint import listing_order
+from dutypwa.models.patrol import RouteRun, Slot, round_status
 
 bp = Blueprint("dashboard", __name__)
 
 SEVERITY = {"never": 3, "overdue": 2, "due": 1, "on_time": 0}
+
+
+@dataclass(frozen=True, slots=True)
+class CoverageRow:
+    """One checkpoint on the coverage table."""
+
+    id: int
+    name: str
+    code: str
+    area: str | None
+    last_visit_at: datetime | None
+    last_user_name: str | None
+    status: str
+    scheduled: bool
 
 
 def coverage_etag(site, now) -> str:
@@ -53,18 +70,26 @@ def coverage_etag(site, now) -> str:
     return hashlib.sha1(key.encode()).hexdigest()
 
 
-def coverage_rows(site, now) -> list[dict]:
+def coverage_rows(site, now) -> list[CoverageRow]:
     """One row per active checkpoint: last visit and its worst status over its routes."""
+    # Plain columns in CoverageRow's order, not ORM objects: this runs on every poll.
     rows = db.session.execute(
-        select(Checkpoint, CheckpointState, Area.name, User.display_name)
+        select(
+            Checkpoint.id,
+            Checkpoint.name,
+            Checkpoint.code,
+            Area.name.label("area"),
+            CheckpointState.last_visit_at,
+            User.display_name.label("last_user_name"),
+        )
         .outerjoin(CheckpointState, CheckpointState.checkpoint_id == Checkpoint.id)
         .outerjoin(User, User.id == CheckpointState.last_user_id)
         .outerjoin(Area, Area.id == Checkpoint.area_id)
         .where(Checkpoint.site_id == site.id, Checkpoint.active)
-        .order_by(Area.position, Area.name, Checkpoint.code)
+        .order_by(*listing_order())
     ).all()
     routes = db.session.scalars(select(Route).where(Route.site_id == site.id, Route.active)).all()
-    runs = {route.id: route.last_run(now) for route in routes}
+    runs = {route.id: in_utc(route.last_run(now)) for route in routes}
     routes_of = defaultdict(list)
     for route_id, checkpoint_id in db.session.execute(
         select(RouteStop.route_id, RouteStop.checkpoint_id).where(
@@ -74,24 +99,25 @@ def coverage_rows(site, now) -> list[dict]:
         routes_of[checkpoint_id].append(route_id)
 
     result = []
-    for checkpoint, state, area_name, last_user_name in rows:
-        last_visit = state.last_visit_at if state else None
-        if last_visit is None:
+    for row in rows:
+        route_ids = routes_of[row.id]
+        if row.last_visit_at is None:
             status = "never"
         else:
-            statuses = [round_status(runs[r], last_visit, now) for r in routes_of[checkpoint.id]]
+            statuses = [round_status(runs[r], row.last_visit_at, now) for r in route_ids]
             status = max(statuses or ["on_time"], key=SEVERITY.get)
-        result.append(
-            {
-                "checkpoint": checkpoint,
-                "state": state,
-                "last_user_name": last_user_name,
-                "area": area_name,
-                "status": status,
-                "scheduled": bool(routes_of[checkpoint.id]),
-            }
-        )
+        result.append(CoverageRow(*row, status=status, scheduled=bool(route_ids)))
     return result
+
+
+def in_utc(run: RouteRun | None) -> RouteRun | None:
+    """The same run with its times in UTC, like the visits and `now` it is compared with:
+    comparing datetimes across time zones costs a time-zone look-up each time, thousands
+    of times per page."""
+    if run is None:
+        return None
+    slots = tuple(Slot(slot.start.astimezone(UTC), slot.end.astimezone(UTC)) for slot in run.slots)
+    return RouteRun(run.start.astimezone(UTC), run.end.astimezone(UTC), slots)
 
 
 @bp.get("/s/<site_code>/coverage")
@@ -108,13 +134,16 @@ def coverage(site_code: str):
     rows = coverage_rows(site, now)
     totals = dict.fromkeys(SEVERITY, 0)
     for row in rows:
-        totals[row["status"]] += 1
+        totals[row.status] += 1
+    # A badge's markup depends only on its status: make it once, not once per row.
+    status_badge = get_template_attribute("macros.html", "status_badge")
     response = render(
         "dashboard/coverage.html",
         "dashboard/_coverage.html",
         site=site,
         rows=rows,
         totals=totals,
+        badges={status: status_badge(status) for status in SEVERITY},
         now=now,
         refresh=current_app.config["COVERAGE_REFRESH_SECONDS"],
         etag=etag,

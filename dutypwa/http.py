@@ -3,6 +3,7 @@
 from urllib.parse import urlsplit
 
 from flask import make_response, render_template, request
+from markupsafe import Markup, escape
 
 
 def is_htmx() -> bool:
@@ -49,3 +50,14 @@ def security_headers(response):
     response.headers.setdefault("Referrer-Policy", "same-origin")
     response.headers.setdefault("X-Frame-Options", "DENY")
     return response
+
+
+def local_time(moment, site, fmt: str = "%m-%d %H:%M") -> Markup:
+    """Template filter `localtime`: a UTC moment as a <time> in the site's zone, or —.
+
+    A filter, not a macro: the coverage page calls it for every checkpoint on every poll.
+    """
+    if moment is None:
+        return Markup("—")
+    shown = site.local(moment).strftime(fmt)
+    return Markup(f'<time datetime="{escape(moment.isoformat())}">{escape(shown)}</time>')

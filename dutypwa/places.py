@@ -39,6 +39,7 @@ from dutypwa.extensions import db
 from dutypwa.forms import strip, submit_form
 from dutypwa.http import is_htmx, render, retarget
 from dutypwa.models import MANAGERS, Area, Checkpoint, Post, Route, RouteStop, Site, utcnow
+from dutypwa.models.checkpoint import listing_order
 
 bp = Blueprint("places", __name__)
 
@@ -278,7 +279,7 @@ def addable_checkpoints(route: Route) -> list[Checkpoint]:
             Checkpoint.active,
             Checkpoint.id.not_in(on_route),
         )
-        .order_by(Area.position, Area.name, Checkpoint.code)
+        .order_by(*listing_order())
     ).all()
 
 

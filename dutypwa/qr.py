@@ -16,6 +16,7 @@ from dutypwa.access import roles_required, site_object, site_or_403
 from dutypwa.extensions import db
 from dutypwa.http import render
 from dutypwa.models import MANAGERS, Area, Checkpoint
+from dutypwa.models.checkpoint import listing_order
 
 bp = Blueprint("qr", __name__)
 
@@ -61,7 +62,7 @@ def labels(site_code: str):
         select(Checkpoint)
         .outerjoin(Area, Area.id == Checkpoint.area_id)
         .where(Checkpoint.site_id == site.id, Checkpoint.active)
-        .order_by(Area.position, Area.name, Checkpoint.code)
+        .order_by(*listing_order())
     )
     area = None
     area_id = request.args.get("area", type=int)

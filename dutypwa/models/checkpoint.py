@@ -50,6 +50,12 @@ class Checkpoint(Base):
         return f"<Checkpoint {self.code} {self.name}>"
 
 
+def listing_order() -> tuple:
+    """How checkpoints are listed everywhere: by area, then code; those without an area
+    last (SQLite and PostgreSQL sort NULL differently unless told)."""
+    return (Area.position.nulls_last(), Area.name.nulls_last(), Checkpoint.code)
+
+
 class VoidedToken(Base):
     """A token whose printed label was replaced: scanning it explains that, records nothing."""
 
