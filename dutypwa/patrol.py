@@ -33,6 +33,8 @@ from dutypwa.models import (
 bp = Blueprint("patrol", __name__)
 
 PATROL_ROLES = ("staff", "supervisor", "director", "admin")
+# A "not OK" checklist item becomes a finding of this category.
+CHECKLIST_CATEGORY = {"garden": "garden", "equipment": "equipment"}
 
 
 def record_checkin(
@@ -46,6 +48,7 @@ def record_checkin(
     token: str | None = None,
     received_at: datetime | None = None,
     clock_offset_s: float | None = None,
+    device_id: str | None = None,
 ) -> tuple[CheckIn, bool]:
     """Record a visit once; returns (check_in, created). A replay of the same op is a
     duplicate; the same id with a different body is refused (409)."""
@@ -81,17 +84,27 @@ def record_checkin(
         results=results,
         note=note,
         payload_hash=payload_hash,
+        device_id=device_id,
     )
     db.session.add(checkin)
     findings = [
         Finding(
+            # Derived from the check-in's id, so the same check-in always makes the same ids.
+            id=str(uuid.uuid5(uuid.UUID(op_id), f"checklist/{index}")),
             site_id=checkpoint.site_id,
             checkpoint=checkpoint,
             checkin=checkin,
+            category=CHECKLIST_CATEGORY.get(checkpoint.kind, "other"),
             item=result["item"],
-            note=result.get("note", ""),
+            description=result.get("note", ""),
+            created_by_id=by.id,
+            device_time=device_time,
+            received_at=received_at,
+            clock_offset_s=clock_offset_s,
+            clock_flagged=checkin.clock_flagged,
+            device_id=device_id,
         )
-        for result in results
+        for index, result in enumerate(results)
         if not result["ok"]
     ]
     db.session.add_all(findings)

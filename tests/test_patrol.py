@@ -108,7 +108,8 @@ def test_checklist_results_and_findings(client, login, staff, site, make_checkpo
         {"item": CHECKLIST[1], "ok": False, "note": "阀门渗水"},
     ]
     finding = db.session.scalars(select(Finding)).one()
-    assert (finding.item, finding.note, finding.status) == (CHECKLIST[1], "阀门渗水", "open")
+    assert (finding.item, finding.description, finding.status) == (CHECKLIST[1], "阀门渗水", "open")
+    assert finding.category == "equipment" and finding.created_by_id == staff.id
     assert db.session.get(CheckpointState, checkpoint.id).open_findings == 1
 
 

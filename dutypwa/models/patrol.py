@@ -7,7 +7,7 @@ from datetime import date, datetime, time, timedelta
 from sqlalchemy import JSON, ForeignKey, Index, String, Time
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from dutypwa.models.base import Base, created_at, intpk, utcnow, uuidpk
+from dutypwa.models.base import Base, intpk, utcnow, uuidpk
 from dutypwa.models.checkpoint import Checkpoint
 from dutypwa.models.site import Site
 from dutypwa.models.user import User
@@ -160,28 +160,13 @@ class CheckIn(Base):
     )
     note: Mapped[str] = mapped_column(String(1000), default="")
     payload_hash: Mapped[str] = mapped_column(String(64), comment="tells a retry from a clash")
+    device_id: Mapped[str | None] = mapped_column(String(36), comment="the phone, if synced")
 
     checkpoint: Mapped[Checkpoint] = relationship()
     user: Mapped[User] = relationship()
-    findings: Mapped[list["Finding"]] = relationship(back_populates="checkin")
-
-
-class Finding(Base):
-    """A "not ok" checklist item: the seed of a nonconformity (不合格项)."""
-
-    __tablename__ = "finding"
-
-    id: Mapped[intpk]
-    site_id: Mapped[int] = mapped_column(ForeignKey("site.id"), index=True)
-    checkpoint_id: Mapped[int] = mapped_column(ForeignKey("checkpoint.id"), index=True)
-    checkin_id: Mapped[str] = mapped_column(ForeignKey("checkin.id"), index=True)
-    item: Mapped[str] = mapped_column(String(200))
-    note: Mapped[str] = mapped_column(String(1000), default="")
-    status: Mapped[str] = mapped_column(String(20), default="open")
-    created_at: Mapped[created_at]
-
-    checkin: Mapped[CheckIn] = relationship(back_populates="findings")
-    checkpoint: Mapped[Checkpoint] = relationship()
+    findings: Mapped[list["Finding"]] = relationship(  # noqa: F821 (models/finding.py)
+        back_populates="checkin", order_by="Finding.created_at"
+    )
 
 
 class CheckpointState(Base):
