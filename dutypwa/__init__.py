@@ -45,15 +45,33 @@ def create_app(test_config: dict | None = None) -> Flask:
     login_manager.init_app(app)
     babel.init_app(app, locale_selector=select_locale, timezone_selector=select_timezone)
 
-    from dutypwa import admin, auth, checkpoints, cli, dashboard, errors, patrol, places, qr
+    from dutypwa import (
+        admin,
+        auth,
+        checkpoints,
+        cli,
+        dashboard,
+        errors,
+        findings,
+        patrol,
+        photos,
+        places,
+        qr,
+        scanner,
+        sync,
+    )
 
     app.register_blueprint(auth.bp)
     app.register_blueprint(patrol.bp)
     app.register_blueprint(checkpoints.bp)
     app.register_blueprint(qr.bp)
+    app.register_blueprint(scanner.bp)
     app.register_blueprint(places.bp)
     app.register_blueprint(dashboard.bp)
     app.register_blueprint(admin.bp)
+    app.register_blueprint(findings.bp)
+    app.register_blueprint(photos.bp)
+    app.register_blueprint(sync.bp)
     errors.register(app)
     app.after_request(security_headers)
     app.add_template_filter(local_time, "localtime")

@@ -40,3 +40,9 @@ MAX_CONTENT_LENGTH = 16 * 1024 * 1024
 
 # Password hashing; tests lower the cost.
 PASSWORD_HASH_METHOD = "scrypt"
+
+# Photos: where they are kept (default instance/photos), the largest body accepted and
+# the most pixels decoded (more is refused as a decompression bomb).
+PHOTO_DIR = ""
+PHOTO_MAX_BYTES = 10 * 1024 * 1024
+PHOTO_MAX_PIXELS = 40_000_000

@@ -10,6 +10,8 @@ import pytest
 
 from dutypwa.extensions import db
 from dutypwa.models import ROLES
+from dutypwa.findings import record_finding
+from dutypwa.models import Photo
 from dutypwa.patrol import record_checkin
 from tests.conftest import new_op_id
 
@@ -17,6 +19,7 @@ EVERYONE = set(ROLES)
 MANAGERS = {"supervisor", "director", "admin"}
 ADMIN = {"admin"}
 PUBLIC = None  # no login needed
+API = "api"  # the sync API: any logged-in role, 401 (not a redirect) without a session
 
 EXPECTED = {
     "auth.login": PUBLIC,
@@ -27,6 +30,18 @@ EXPECTED = {
     "patrol.checkin": EVERYONE,
     "patrol.my_patrol": EVERYONE,
     "patrol.checkin_detail": EVERYONE,
+    "scanner.scan": EVERYONE,
+    "findings.new": EVERYONE,
+    "findings.create": EVERYONE,
+    "findings.index": EVERYONE,
+    "findings.show": EVERYONE,
+    "photos.photo": EVERYONE,
+    "photos.thumbnail": EVERYONE,
+    "sync.sync": API,
+    "sync.put_photo": API,
+    "sync.reference": API,
+    "sync.openapi": PUBLIC,
+    "scanner.scan": EVERYONE,
     "dashboard.coverage": MANAGERS,
     "checkpoints.index": MANAGERS,
     "checkpoints.create": MANAGERS,
@@ -58,7 +73,7 @@ EXPECTED = {
 }  # fmt: skip
 
 SITE_SCOPED_ARGS = {"site_code", "token", "checkpoint_id", "checkin_id", "area_id", "post_id",
-                    "route_id"}  # fmt: skip
+                    "route_id", "finding_id", "photo_id"}  # fmt: skip
 
 
 @pytest.fixture
@@ -77,6 +92,12 @@ def world(make_site, make_user, make_area, make_post, make_checkpoint, make_rout
         checkin, _ = record_checkin(
             checkpoint, by=staff, op_id=new_op_id(), device_time=datetime.now(UTC), results=[]
         )
+        finding, _ = record_finding(
+            site, by=staff, op_id=new_op_id(), device_time=datetime.now(UTC),
+            category="other", severity="low", description="x",
+        )  # fmt: skip
+        photo = Photo(id=new_op_id(), site_id=site.id, sha256="0" * 64, width=1, height=1, size=1)
+        db.session.add(photo)
         db.session.commit()
         objects[site.code] = {
             "site_code": site.code,
@@ -89,6 +110,8 @@ def world(make_site, make_user, make_area, make_post, make_checkpoint, make_rout
             "user_id": staff.id,
             "site_id": site.id,
             "way": "up",
+            "finding_id": finding.id,
+            "photo_id": photo.id,
         }
     return objects, users
 
@@ -113,7 +136,10 @@ def build(rule, values) -> str:
     return rule.build({name: values[name] for name in rule.arguments}, append_unknown=False)[1]
 
 
-def call(client, method, url):
+def call(client, method, url, site_code):
+    if url.startswith("/api/"):
+        headers = {"X-Dutypwa-Sync": "1", "X-Dutypwa-Site": site_code}
+        return client.open(url, method=method, headers=headers, json={})
     return client.open(url, method=method, data={})
 
 
@@ -130,9 +156,15 @@ def test_matrix(app, client, login, world, role):
         scoped = bool(set(rule.arguments) & SITE_SCOPED_ARGS)
         for site_code in ("OWN", "OTHER") if scoped else ("OWN",):
             url = build(rule, objects[site_code])
-            status = call(client, method, url).status_code
+            status = call(client, method, url, site_code).status_code
             if allowed is PUBLIC:
                 ok = status < 500 and status not in (401, 403)
+            elif allowed is API and role == "anonymous":
+                ok = status == 401
+            elif allowed is API:
+                ok = status < 500 and status not in (401, 403)
+                if scoped and site_code == "OTHER" and role != "admin":
+                    ok = status in (403, 404)
             elif role == "anonymous":
                 ok = status == 302
             elif role not in allowed:

@@ -1,0 +1,290 @@
+"""The sync API (/api/v1): the outbox's batches of ops, photo uploads, the reference data a
+patrol needs offline, and the OpenAPI document. Contract: docs/offline.md.
+
+Protected by the session cookie, a custom header, JSON bodies and an Origin /
+Sec-Fetch-Site check, not by a form CSRF token (it would expire before a late replay).
+Each op is applied by the same domain function as the form post; one op's refusal does
+not stop the batch, and the batch is committed once.
+"""
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from urllib.parse import urlsplit
+
+from flask import Blueprint, current_app, jsonify, request
+from flask_babel import gettext as _
+from flask_login import current_user
+from sqlalchemy import select
+from werkzeug.exceptions import HTTPException
+
+from dutypwa.errors import DomainError
+from dutypwa.extensions import csrf, db
+from dutypwa.findings import CATEGORY_LABELS, SEVERITY_LABELS, place_of, record_finding
+from dutypwa.models import Checkpoint, Device, Site, utcnow
+from dutypwa.models.checkpoint import listing_order
+from dutypwa.patrol import checkpoint_for_token, parse_checkin_form, record_checkin
+from dutypwa.photos import store_photo
+
+bp = Blueprint("sync", __name__, url_prefix="/api/v1")
+csrf.exempt(bp)
+
+MAX_OPS = 100
+SYNC_HEADER = "X-Dutypwa-Sync"
+
+
+def api_error(status: int, message: str):
+    return jsonify(error=message), status
+
+
+@bp.before_request
+def guard():
+    """Same-origin requests from our own script, by a logged-in person."""
+    if request.endpoint == "sync.openapi":
+        return None
+    fetch_site = request.headers.get("Sec-Fetch-Site")
+    if fetch_site and fetch_site not in ("same-origin", "none"):
+        return api_error(403, _("Requests from other sites are refused."))
+    origin = request.headers.get("Origin")
+    if origin and urlsplit(origin).netloc != request.host:
+        return api_error(403, _("Requests from other sites are refused."))
+    if request.headers.get(SYNC_HEADER) != "1":
+        return api_error(400, _("This address is for the app's own sync."))
+    if not current_user.is_authenticated:
+        return api_error(401, _("Please log in again. Your records stay on this phone."))
+    return None
+
+
+@dataclass(frozen=True)
+class Op:
+    id: str
+    kind: str
+    device_time: datetime
+    payload: dict
+
+
+@dataclass(frozen=True)
+class Context:
+    now: datetime
+    offset: float | None
+    device_id: str | None
+
+
+def parse_time(value, what: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        raise DomainError(_("%(what)s is not a time.", what=what), 400) from None
+    if moment.tzinfo is None:
+        raise DomainError(_("%(what)s has no time zone.", what=what), 400)
+    return moment
+
+
+def parse_batch(body) -> tuple[dict, list[Op]]:
+    """The request body, checked as a whole: a malformed batch stores nothing (400)."""
+    if not isinstance(body, dict):
+        raise DomainError(_("The body must be a JSON object."), 400)
+    device = body.get("device") or {}
+    ops = body.get("ops")
+    if not isinstance(device, dict) or not isinstance(ops, list):
+        raise DomainError(_("The body needs a device object and a list of ops."), 400)
+    if len(ops) > MAX_OPS:
+        raise DomainError(_("At most %(n)d ops per request.", n=MAX_OPS), 413)
+    parsed = []
+    for raw in ops:
+        if not isinstance(raw, dict) or not isinstance(raw.get("payload"), dict):
+            raise DomainError(_("Each op needs an id, a kind, a device time and a payload."), 400)
+        try:
+            op_id = str(uuid.UUID(str(raw.get("id"))))
+        except ValueError:
+            raise DomainError(_("An op's id is not a UUID."), 400) from None
+        kind = raw.get("kind")
+        if not isinstance(kind, str):
+            raise DomainError(_("An op has no kind."), 400)
+        device_time = parse_time(raw.get("device_time"), "device_time")
+        parsed.append(Op(op_id, kind, device_time, raw["payload"]))
+    return device, parsed
+
+
+def apply_checkin(op: Op, context: Context) -> bool:
+    payload = op.payload
+    fields = payload.get("fields") or {}
+    if not isinstance(fields, dict) or not all(isinstance(v, str) for v in fields.values()):
+        raise DomainError(_("The check-in's answers are malformed."))
+    checkpoint = checkpoint_for_token(str(payload.get("token", "")))
+    form = {**fields, "op_id": op.id, "device_time": op.device_time.isoformat()}
+    _checkin, created = record_checkin(
+        checkpoint,
+        by=current_user,
+        token=checkpoint.token,
+        received_at=context.now,
+        clock_offset_s=context.offset,
+        device_id=context.device_id,
+        **parse_checkin_form(checkpoint, form),
+    )
+    return created
+
+
+def apply_finding(op: Op, context: Context) -> bool:
+    payload = op.payload
+    site = db.session.scalar(select(Site).where(Site.code == str(payload.get("site", ""))))
+    if site is None or not current_user.can_see_site(site):
+        raise DomainError(_("You are not a member of that site."), 403)
+    checkpoint, area = place_of(
+        site, checkpoint_token=payload.get("checkpoint_token"), area_id=payload.get("area_id")
+    )
+    photos = payload.get("photos") or []
+    try:
+        photo_ids = [str(uuid.UUID(str(p))) for p in photos]
+    except ValueError:
+        raise DomainError(_("A photo id is not a UUID.")) from None
+    _finding, created = record_finding(
+        site,
+        by=current_user,
+        op_id=op.id,
+        device_time=op.device_time,
+        category=str(payload.get("category", "")),
+        severity=str(payload.get("severity", "")),
+        description=str(payload.get("description", "")),
+        location=str(payload.get("location") or "")[:200],
+        checkpoint=checkpoint,
+        area=area,
+        photo_ids=photo_ids,
+        received_at=context.now,
+        clock_offset_s=context.offset,
+        device_id=context.device_id,
+    )
+    return created
+
+
+APPLY = {"checkin": apply_checkin, "finding": apply_finding}
+
+
+def apply_op(op: Op, context: Context) -> dict:
+    """One result: created, duplicate, conflict or rejected (with a reason for a person)."""
+    if op.kind not in APPLY:
+        return {"id": op.id, "status": "rejected", "reason": _("Unknown kind of record.")}
+    try:
+        created = APPLY[op.kind](op, context)
+    except DomainError as error:
+        status = "conflict" if error.status == 409 else "rejected"
+        return {"id": op.id, "status": status, "reason": error.message}
+    except HTTPException as error:  # e.g. a replaced label (410) or another site (403)
+        return {"id": op.id, "status": "rejected", "reason": error.description}
+    return {"id": op.id, "status": "created" if created else "duplicate", "reason": None}
+
+
+def note_device(device: dict, *, offset: float | None, now: datetime) -> str | None:
+    """Remember what the device said about its outbox (the coverage page lists it)."""
+    try:
+        device_id = str(uuid.UUID(str(device.get("id"))))
+    except ValueError:
+        return None
+    row = db.session.get(Device, device_id) or Device(id=device_id)
+    db.session.add(row)
+    row.user_id = current_user.id
+    row.user_agent = request.headers.get("User-Agent", "")[:300]
+    row.last_sync_at = now
+    size = device.get("outbox_size")
+    row.outbox_size = size if isinstance(size, int) and size >= 0 else 0
+    oldest = device.get("oldest_pending")
+    try:
+        row.oldest_pending_at = parse_time(oldest, "oldest_pending") if oldest else None
+    except DomainError:
+        row.oldest_pending_at = None
+    if offset is not None:
+        row.clock_offset_s = offset
+    return device_id
+
+
+@bp.post("/sync")
+def sync():
+    now = utcnow()
+    try:
+        device, ops = parse_batch(request.get_json(silent=True) if request.is_json else None)
+        device_now = parse_time(device["now"], "device.now") if device.get("now") else None
+    except DomainError as error:
+        return api_error(error.status, error.message)
+    offset = (now - device_now).total_seconds() if device_now else None
+    device_id = note_device(device, offset=offset, now=now) if device else None
+    context = Context(now=now, offset=offset, device_id=device_id)
+    results = [apply_op(op, context) for op in ops]
+    db.session.commit()
+    return jsonify(server_time=now.isoformat(), results=results)
+
+
+@bp.put("/photos/<uuid:photo_id>")
+def put_photo(photo_id):
+    code = request.headers.get("X-Dutypwa-Site", "")
+    site = db.session.scalar(select(Site).where(Site.code == code))
+    if site is None or not current_user.can_see_site(site):
+        return api_error(403, _("You are not a member of that site."))
+    if request.content_type not in ("image/jpeg", "image/png", "image/webp"):
+        return api_error(415, _("Send the photo as JPEG, PNG or WebP."))
+    length = request.content_length
+    if length is not None and length > current_app.config["PHOTO_MAX_BYTES"]:
+        return api_error(413, _("The photo is too large."))
+    try:
+        _photo, created = store_photo(
+            str(photo_id),
+            request.get_data(cache=False),
+            site=site,
+            by=current_user,
+            sha256=request.headers.get("X-Content-SHA256"),
+        )
+    except DomainError as error:
+        db.session.rollback()
+        return api_error(error.status, error.message)
+    db.session.commit()
+    return jsonify(id=str(photo_id), status="created" if created else "duplicate"), (
+        201 if created else 200
+    )
+
+
+@bp.get("/reference")
+def reference():
+    """What a patrol needs offline, for every site the person may see."""
+    sites = []
+    for site in db.session.scalars(current_user.visible_sites_query()):
+        checkpoints = db.session.scalars(
+            select(Checkpoint)
+            .outerjoin(Checkpoint.area)
+            .where(Checkpoint.site_id == site.id, Checkpoint.active)
+            .order_by(*listing_order())
+        ).all()
+        sites.append(
+            {
+                "code": site.code,
+                "name": site.name,
+                "timezone": site.timezone,
+                "areas": [{"id": area.id, "name": area.name} for area in site.areas],
+                "checkpoints": [
+                    {
+                        "token": c.token,
+                        "code": c.code,
+                        "name": c.name,
+                        "area": c.area.name if c.area else None,
+                        "kind": c.kind,
+                        "description": c.description,
+                        "checklist": c.checklist,
+                    }
+                    for c in checkpoints
+                ],
+            }
+        )
+    response = jsonify(
+        server_time=utcnow().isoformat(),
+        user={"id": current_user.id, "name": current_user.display_name, "role": current_user.role},
+        sites=sites,
+        categories=[{"key": k, "label": str(v)} for k, v in CATEGORY_LABELS.items()],
+        severities=[{"key": k, "label": str(v)} for k, v in SEVERITY_LABELS.items()],
+    )
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.get("/openapi.json")
+def openapi():
+    from dutypwa.openapi import document
+
+    return jsonify(document())
