@@ -9,9 +9,8 @@ from datetime import UTC, datetime
 import pytest
 
 from dutypwa.extensions import db
-from dutypwa.models import ROLES
 from dutypwa.findings import record_finding
-from dutypwa.models import Photo
+from dutypwa.models import ROLES, Photo
 from dutypwa.patrol import record_checkin
 from tests.conftest import new_op_id
 
@@ -41,7 +40,6 @@ EXPECTED = {
     "sync.put_photo": API,
     "sync.reference": API,
     "sync.openapi": PUBLIC,
-    "scanner.scan": EVERYONE,
     "dashboard.coverage": MANAGERS,
     "checkpoints.index": MANAGERS,
     "checkpoints.create": MANAGERS,

@@ -162,7 +162,8 @@ def test_finding_op_with_photos(client, staff, site, checkpoint):
     [
         [],
         {"ops": "many"},
-        {"device": {}, "ops": [{"id": "x", "kind": "checkin", "device_time": "now", "payload": {}}]},
+        {"device": {}, "ops": [{"id": "x", "kind": "checkin", "device_time": "now",
+                                "payload": {}}]},
         {"device": {}, "ops": [{"id": str(uuid.uuid4()), "kind": "checkin", "payload": {}}]},
         {"device": {}, "ops": [{"id": str(uuid.uuid4()), "kind": "checkin",
                                 "device_time": "2026-11-26T10:00:00", "payload": {}}]},
