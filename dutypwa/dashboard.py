@@ -23,9 +23,11 @@ from dutypwa.models import (
     Area,
     Checkpoint,
     CheckpointState,
+    Device,
     Route,
     RouteStop,
     User,
+    site_members,
     utcnow,
 )
 from dutypwa.models.checkpoint import listing_order
@@ -63,11 +65,30 @@ def coverage_etag(site, now) -> str:
     routes = db.session.execute(
         select(func.max(Route.updated_at), func.count()).where(Route.site_id == site.id)
     ).one()
+    devices = db.session.execute(
+        select(func.max(Device.last_sync_at), func.sum(Device.outbox_size)).where(
+            Device.user_id.in_(site_member_ids(site))
+        )
+    ).one()
     key = (
-        f"{site.id}|{states}|{checkpoints}|{routes}|{now:%Y%m%d%H%M}"
+        f"{site.id}|{states}|{checkpoints}|{routes}|{devices}|{now:%Y%m%d%H%M}"
         f"|{get_locale()}|{current_user.id}"
     )
     return hashlib.sha1(key.encode()).hexdigest()
+
+
+def site_member_ids(site):
+    return select(site_members.c.user_id).where(site_members.c.site_id == site.id)
+
+
+def devices_holding_work(site) -> list:
+    """Phones of this site's people whose outbox held unsynced work at their last sync."""
+    return db.session.execute(
+        select(Device, User.display_name)
+        .join(User, User.id == Device.user_id)
+        .where(Device.user_id.in_(site_member_ids(site)), Device.outbox_size > 0)
+        .order_by(Device.oldest_pending_at.nulls_last(), Device.last_sync_at)
+    ).all()
 
 
 def coverage_rows(site, now) -> list[CoverageRow]:
@@ -144,6 +165,7 @@ def coverage(site_code: str):
         rows=rows,
         totals=totals,
         badges={status: status_badge(status) for status in SEVERITY},
+        devices=devices_holding_work(site),
         now=now,
         refresh=current_app.config["COVERAGE_REFRESH_SECONDS"],
         etag=etag,

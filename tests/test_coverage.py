@@ -134,3 +134,30 @@ def test_other_site_is_not_shown(client, login, supervisor, make_site, make_chec
     make_checkpoint(other, name="南湖苑主花园")
     login(supervisor)
     assert client.get(f"/s/{other.code}/coverage").status_code == 403
+
+
+def test_phones_holding_unsynced_work_are_listed(client, login, supervisor, staff, site):
+    import uuid
+
+    from dutypwa.models import Device
+
+    device = Device(
+        id=str(uuid.uuid4()),
+        user_id=staff.id,
+        outbox_size=3,
+        oldest_pending_at=datetime.now(UTC) - timedelta(hours=2),
+    )
+    db.session.add(device)
+    db.session.commit()
+    login(supervisor)
+    first = client.get(f"/s/{site.code}/coverage", headers={"HX-Request": "true"})
+    body = first.get_data(as_text=True)
+    assert "Phones holding unsynced work" in body and "张伟" in body and "3 records" in body
+    device.outbox_size = 0
+    db.session.commit()
+    after = client.get(
+        f"/s/{site.code}/coverage",
+        headers={"HX-Request": "true", "If-None-Match": first.headers["ETag"]},
+    )
+    assert after.status_code == 200  # the sync changed what the page shows
+    assert "Phones holding unsynced work" not in after.get_data(as_text=True)
