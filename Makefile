@@ -6,8 +6,11 @@ export FLASK_APP := dutypwa
 HOST ?= 127.0.0.1
 PORT ?= 5000
 HTMX_VERSION := 4.0.1
+BARCODE_DETECTOR_VERSION := 3.2.2
+# The zxing-wasm build barcode-detector pins (its package.json); `make vendor` checks it.
+ZXING_WASM_VERSION := 3.1.3
 
-.PHONY: run test install translations lint format bench vendor clean
+.PHONY: run test install translations lint format bench vendor vendor-barcode-detector clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,9 +30,17 @@ run: install
 	$(BIN)/flask seed-demo --if-empty
 	$(BIN)/flask run --host $(HOST) --port $(PORT)
 
-test: install
+# The service worker's unit tests need node_modules (fake-indexeddb), installed exactly
+# from package-lock.json whenever that changes.
+SW_MODULES := service-worker/node_modules/.installed
+$(SW_MODULES): service-worker/package-lock.json service-worker/package.json
+	npm ci --prefix service-worker --no-audit --no-fund
+	touch $@
+
+test: install $(SW_MODULES)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	npm test --prefix service-worker
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: install
@@ -47,6 +58,7 @@ messages: install
 
 bench: install
 	$(BIN)/python bench/coverage.py
+	$(BIN)/python bench/ingest.py
 
 # Vendored browser libraries, pinned, fetched from the npm registry and committed.
 vendor:
@@ -54,6 +66,31 @@ vendor:
 	cd /tmp/dutypwa-vendor && npm pack --silent htmx.org@$(HTMX_VERSION) >/dev/null && tar xzf htmx.org-$(HTMX_VERSION).tgz
 	mkdir -p dutypwa/static/vendor/htmx-$(HTMX_VERSION)
 	cp /tmp/dutypwa-vendor/package/dist/htmx.min.js /tmp/dutypwa-vendor/package/LICENSE dutypwa/static/vendor/htmx-$(HTMX_VERSION)/
+	$(MAKE) --no-print-directory vendor-barcode-detector
+
+# barcode-detector's ES ponyfill bundles zxing-wasm's reader JS (it imports only
+# ./zxing-exported.js), so at runtime it needs just its two modules and the reader .wasm
+# of the zxing-wasm version it pins; scan.js points locateFile at our copy (no CDN).
+# npm install resolves that pin (nested under barcode-detector/node_modules/ or hoisted).
+BD_TMP := /tmp/dutypwa-vendor/barcode-detector
+BD_DIR := dutypwa/static/vendor/barcode-detector-$(BARCODE_DETECTOR_VERSION)
+ZXING_DIR := dutypwa/static/vendor/zxing-wasm-$(ZXING_WASM_VERSION)
+vendor-barcode-detector:
+	rm -rf $(BD_TMP) && mkdir -p $(BD_TMP)
+	npm install --silent --prefix $(BD_TMP) --ignore-scripts --no-audit --no-fund barcode-detector@$(BARCODE_DETECTOR_VERSION)
+	set -e; bd=$(BD_TMP)/node_modules/barcode-detector; \
+	zx=$$bd/node_modules/zxing-wasm; [ -d $$zx ] || zx=$(BD_TMP)/node_modules/zxing-wasm; \
+	pinned=$$(node -p "require('$$bd/package.json').dependencies['zxing-wasm']"); \
+	found=$$(node -p "require('$$zx/package.json').version"); \
+	[ "$$pinned" = "$(ZXING_WASM_VERSION)" ] && [ "$$found" = "$(ZXING_WASM_VERSION)" ] || { \
+	  echo "barcode-detector pins zxing-wasm $$pinned, found $$found, expected $(ZXING_WASM_VERSION)"; exit 1; }; \
+	sum=$$(sha256sum $$zx/dist/reader/zxing_reader.wasm | cut -d' ' -f1); \
+	grep -q "\"$$sum\"" $$bd/dist/es/zxing-exported.js || { \
+	  echo "zxing_reader.wasm ($$sum) is not the build the ponyfill expects"; exit 1; }; \
+	rm -rf $(BD_DIR) $(ZXING_DIR) && mkdir -p $(BD_DIR) $(ZXING_DIR); \
+	cp $$bd/dist/es/ponyfill.js $$bd/dist/es/zxing-exported.js $$bd/LICENSE $(BD_DIR)/; \
+	cp $$zx/dist/reader/zxing_reader.wasm $$zx/LICENSE $(ZXING_DIR)/; \
+	cp tools/zxing-cpp-LICENSE $(ZXING_DIR)/LICENSE.zxing-cpp  # the wasm is zxing-cpp (Apache-2.0)
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache .ruff_cache

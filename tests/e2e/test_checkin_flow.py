@@ -114,7 +114,7 @@ def test_checkin_reaches_supervisor_coverage_by_poll(
     assert (checkin.user_id, checkin.checkpoint_id) == (staff.id, checkpoint.id)
     assert server_db.count_checkins(CheckIn.checkpoint_id == checkpoint.id) == visits_before + 1
     findings = server_db.scalars(select(Finding).where(Finding.checkin_id == op_id))
-    assert [(f.item, f.note) for f in findings] == [(checkpoint.checklist[last], note)]
+    assert [(f.item, f.description) for f in findings] == [(checkpoint.checklist[last], note)]
 
     # This visit's own time, so the row cannot pass on an earlier visit by the same person.
     expect(row.locator("time")).to_have_attribute(
