@@ -105,4 +105,8 @@ def test_vendored_code_fetches_nothing_from_a_cdn_behind_our_back():
         "ponyfill.js",
         "zxing-exported.js",
     }
-    assert {path.name for path in WASM.parent.iterdir()} == {"LICENSE", "zxing_reader.wasm"}
+    assert {path.name for path in WASM.parent.iterdir()} == {
+        "LICENSE",
+        "LICENSE.zxing-cpp",
+        "zxing_reader.wasm",
+    }
