@@ -56,6 +56,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         patrol,
         photos,
         places,
+        pwa,
         qr,
         scanner,
         sync,
@@ -72,6 +73,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(findings.bp)
     app.register_blueprint(photos.bp)
     app.register_blueprint(sync.bp)
+    app.register_blueprint(pwa.bp)
     errors.register(app)
     app.after_request(security_headers)
     app.add_template_filter(local_time, "localtime")

@@ -46,3 +46,10 @@ PASSWORD_HASH_METHOD = "scrypt"
 PHOTO_DIR = ""
 PHOTO_MAX_BYTES = 10 * 1024 * 1024
 PHOTO_MAX_PIXELS = 40_000_000
+
+# Kill switch: serve a service worker that removes itself and the app's caches from every
+# browser (docs/offline.md). The outbox in IndexedDB is kept and sent by the pages.
+SERVICE_WORKER_KILL = False
+# Part of the worker's version: change it to make every browser fetch all app files anew
+# (e.g. after a proxy served a broken file) without a code change.
+SERVICE_WORKER_REVISION = ""

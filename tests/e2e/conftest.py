@@ -274,14 +274,20 @@ def browser(_browser_available):
 
 @pytest.fixture
 def new_page(browser, live_server):
-    """Make a page in a fresh (incognito) context: new_page("phone") or new_page("desktop")."""
+    """Make a page in a fresh (incognito) context: new_page("phone") or new_page("desktop").
+
+    These contexts run without the service worker: they test what a first visit or a
+    browser without one does (forms post straight to the server). The offline-first app
+    with its worker runs in `app_profile`."""
     contexts = []
 
     def make(kind: str = "phone"):
         options = {"viewport": PHONE, "is_mobile": True, "has_touch": True}
         if kind == "desktop":
             options = {"viewport": DESKTOP}
-        context = browser.new_context(base_url=live_server.url, locale="zh-CN", **options)
+        context = browser.new_context(
+            base_url=live_server.url, locale="zh-CN", service_workers="block", **options
+        )
         context.set_default_timeout(10_000)
         contexts.append(context)
         return context.new_page()
@@ -324,3 +330,49 @@ def login_as():
         submit_login(page, username, password)
 
     return log_in
+
+
+class AppProfile:
+    """A phone whose browser profile lives on disk, as an installed app's does: the service
+    worker, its caches and IndexedDB survive `reopen()` (close the browser, launch it again).
+    Persistent, not incognito: Chromium reports an incognito page as not installable."""
+
+    def __init__(self, browser_type, directory: Path, base_url: str):
+        self.browser_type = browser_type
+        self.directory = directory
+        self.base_url = base_url
+        self.context = None
+
+    def open(self, init_script: str | None = None) -> Page:
+        self.context = self.browser_type.launch_persistent_context(
+            str(self.directory),
+            executable_path=CHROMIUM,
+            args=LAUNCH_ARGS,
+            headless=True,
+            base_url=self.base_url,
+            locale="zh-CN",
+            viewport=PHONE,
+            is_mobile=True,
+            has_touch=True,
+        )
+        self.context.set_default_timeout(10_000)
+        if init_script:
+            self.context.add_init_script(init_script)
+        return self.context.pages[0] if self.context.pages else self.context.new_page()
+
+    def reopen(self, init_script: str | None = None) -> Page:
+        self.close()
+        return self.open(init_script)
+
+    def close(self) -> None:
+        if self.context is not None:
+            self.context.close()
+            self.context = None
+
+
+@pytest.fixture
+def app_profile(browser, live_server, tmp_path):
+    """app_profile.open() gives a 360×640 phone page in a fresh on-disk profile."""
+    profile = AppProfile(browser.browser_type, tmp_path / "profile", live_server.url)
+    yield profile
+    profile.close()

@@ -1,0 +1,106 @@
+// What an outboxable form POST becomes: the routes the worker intercepts and the op it
+// stores for each (docs/offline.md, "One write path" and "Ops").
+
+// `done` is the root id of the server's answer to that form: the queued fragment uses
+// the same one, so htmx swaps it exactly like the server's.
+export const OUTBOX_ROUTES = [
+  { kind: "checkin", pattern: /^\/c\/([^/]+)$/, done: "checkin-done" },
+  { kind: "finding", pattern: /^\/s\/([^/]+)\/findings$/, done: "finding-done" },
+];
+
+// Fields that carry the form's plumbing, not the person's answers.
+const PLUMBING = new Set(["csrf_token", "op_id", "device_time", "_queued", "photo_sha256"]);
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+export function outboxRoute(method, url) {
+  if (method !== "POST") return null;
+  const path = new URL(url).pathname;
+  for (const route of OUTBOX_ROUTES) {
+    const match = route.pattern.exec(path);
+    if (match) return { ...route, param: decodeURIComponent(match[1]) };
+  }
+  return null;
+}
+
+// The op for a posted form, or null when the form is not one we can queue (no valid
+// op id): the worker then lets the server answer it, with its own error message.
+export async function opFromForm(route, form, makeId = () => crypto.randomUUID()) {
+  const id = String(form.get("op_id") ?? "").toLowerCase();
+  if (!UUID.test(id)) return null;
+  const photos = await photosOf(form, makeId);
+  const base = {
+    id,
+    kind: route.kind,
+    deviceTime: stringField(form, "device_time") || new Date().toISOString(),
+    queuedText: stringField(form, "_queued"),
+    photos,
+  };
+  if (route.kind === "checkin") {
+    return { ...base, site: null, payload: { token: route.param, fields: answers(form) } };
+  }
+  const area = stringField(form, "area_id");
+  return {
+    ...base,
+    site: route.param,
+    payload: {
+      site: route.param,
+      checkpoint_token: stringField(form, "checkpoint_token") || null,
+      area_id: /^\d+$/.test(area) ? Number(area) : null,
+      location: stringField(form, "location").trim(),
+      category: stringField(form, "category"),
+      severity: stringField(form, "severity"),
+      description: stringField(form, "description"),
+      photos: photos.map((photo) => photo.id),
+    },
+  };
+}
+
+function stringField(form, name) {
+  const value = form.get(name);
+  return typeof value === "string" ? value : "";
+}
+
+function answers(form) {
+  const fields = {};
+  for (const [name, value] of form.entries()) {
+    if (!PLUMBING.has(name) && typeof value === "string") fields[name] = value;
+  }
+  return fields;
+}
+
+// Each chosen photo as the outbox keeps it. The page already shrank it and named it
+// "<uuid>.jpg"; the hash is taken here from the very bytes that will be uploaded.
+async function photosOf(form, makeId) {
+  const photos = [];
+  for (const file of form.getAll("photos")) {
+    if (typeof file === "string" || !file.size) continue;
+    const bytes = await file.arrayBuffer();
+    const stem = String(file.name ?? "").replace(/\.[^.]*$/, "").toLowerCase();
+    photos.push({
+      id: UUID.test(stem) ? stem : makeId(),
+      sha256: await sha256Hex(bytes),
+      type: file.type || "image/jpeg",
+      size: bytes.byteLength,
+      // The bytes themselves, kept as an ArrayBuffer (ARCHITECTURE §8).
+      blob: bytes,
+    });
+  }
+  return photos;
+}
+
+export async function sha256Hex(bytes) {
+  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
+  return Array.from(digest, (byte) => byte.toString(16).padStart(2, "0")).join("");
+}
+
+const ESCAPES = { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" };
+const escapeHtml = (text) => String(text).replace(/[&<>"']/g, (char) => ESCAPES[char]);
+
+// The 202 answer to a queued form: htmx swaps it like the server's answer. The sentence
+// comes from the form (`_queued`), translated by the server.
+export function queuedFragment(route, record, text) {
+  return (
+    `<section id="${route.done}" class="card queued" data-op-id="${escapeHtml(record.id)}" role="status">` +
+    `<p class="queued-text">${escapeHtml(text)}</p></section>`
+  );
+}

@@ -1,0 +1,100 @@
+import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
+import { test } from "node:test";
+
+import { OUTBOX_ROUTES, opFromForm, outboxRoute, queuedFragment } from "../ops.js";
+
+const BASE = "https://duty.example.test";
+const OP_ID = "3f0b6f8e-6a3c-4d5e-9f10-112233445566";
+
+test("only POSTs to the outboxable form URLs are intercepted", () => {
+  assert.equal(outboxRoute("POST", `${BASE}/c/AbC123`).kind, "checkin");
+  assert.equal(outboxRoute("POST", `${BASE}/c/AbC123`).param, "AbC123");
+  assert.equal(outboxRoute("POST", `${BASE}/s/CUIHU/findings`).kind, "finding");
+  assert.equal(outboxRoute("POST", `${BASE}/s/CUIHU/findings`).param, "CUIHU");
+  assert.equal(outboxRoute("GET", `${BASE}/c/AbC123`), null);
+  assert.equal(outboxRoute("POST", `${BASE}/c/AbC123/extra`), null);
+  assert.equal(outboxRoute("POST", `${BASE}/s/CUIHU/findings/new`), null);
+  assert.equal(outboxRoute("POST", `${BASE}/login`), null);
+  assert.equal(outboxRoute("POST", `${BASE}/api/v1/sync`), null);
+});
+
+function checkinForm(extra = {}) {
+  const form = new FormData();
+  form.set("csrf_token", "t");
+  form.set("op_id", OP_ID);
+  form.set("device_time", "2026-11-26T08:00:00.000Z");
+  form.set("_queued", "已保存在手机上");
+  form.set("item-0", "ok");
+  form.set("item-1", "not_ok");
+  form.set("note-1", "漏水");
+  form.set("note", "");
+  for (const [name, value] of Object.entries(extra)) form.set(name, value);
+  return form;
+}
+
+test("a check-in form becomes a checkin op with the form's answers only", async () => {
+  const route = outboxRoute("POST", `${BASE}/c/tok-1`);
+  const op = await opFromForm(route, checkinForm());
+  assert.equal(op.id, OP_ID);
+  assert.equal(op.kind, "checkin");
+  assert.equal(op.deviceTime, "2026-11-26T08:00:00.000Z");
+  assert.equal(op.queuedText, "已保存在手机上");
+  assert.deepEqual(op.payload, {
+    token: "tok-1",
+    fields: { "item-0": "ok", "item-1": "not_ok", "note-1": "漏水", note: "" },
+  });
+  assert.deepEqual(op.photos, []);
+});
+
+test("a form without a valid op id is not queued (the server answers it)", async () => {
+  const route = outboxRoute("POST", `${BASE}/c/tok-1`);
+  assert.equal(await opFromForm(route, checkinForm({ op_id: "" })), null);
+  assert.equal(await opFromForm(route, checkinForm({ op_id: "not-a-uuid" })), null);
+});
+
+test("a finding form becomes a finding op; its photos are kept with id, hash, type, size", async () => {
+  const route = outboxRoute("POST", `${BASE}/s/CUIHU/findings`);
+  const photoId = "0a0b0c0d-0000-4000-8000-000000000001";
+  const jpeg = new Uint8Array([0xff, 0xd8, 0xff, 0xe0, 1, 2, 3, 0xff, 0xd9]);
+  const form = new FormData();
+  form.set("op_id", OP_ID);
+  form.set("device_time", "2026-11-26T08:00:00+08:00");
+  form.set("site", "CUIHU");
+  form.set("area_id", "12");
+  form.set("location", " 3号楼 ");
+  form.set("category", "safety");
+  form.set("severity", "urgent");
+  form.set("description", "消防门损坏");
+  form.append("photos", new File([jpeg], `${photoId}.jpg`, { type: "image/jpeg" }));
+  form.append("photos", new File([jpeg], "camera.jpg", { type: "image/jpeg" }));
+  form.append("photos", new File([], "", { type: "application/octet-stream" })); // no file chosen
+
+  const op = await opFromForm(route, form, () => "0a0b0c0d-0000-4000-8000-000000000002");
+  assert.equal(op.site, "CUIHU");
+  assert.deepEqual(op.payload, {
+    site: "CUIHU",
+    checkpoint_token: null,
+    area_id: 12,
+    location: "3号楼",
+    category: "safety",
+    severity: "urgent",
+    description: "消防门损坏",
+    photos: [photoId, "0a0b0c0d-0000-4000-8000-000000000002"],
+  });
+  const hash = createHash("sha256").update(jpeg).digest("hex");
+  assert.equal(op.photos.length, 2);
+  for (const photo of op.photos) {
+    assert.equal(photo.sha256, hash);
+    assert.equal(photo.type, "image/jpeg");
+    assert.equal(photo.size, jpeg.length);
+    assert.deepEqual(new Uint8Array(photo.blob), jpeg);
+  }
+});
+
+test("the queued fragment has the server answer's root id and escapes the sentence", () => {
+  const [checkinRoute] = OUTBOX_ROUTES;
+  const html = queuedFragment(checkinRoute, { id: OP_ID }, "Saved <b>here</b> & safe");
+  assert.match(html, /^<section id="checkin-done" class="card queued" data-op-id="3f0b6f8e-[^"]+"/);
+  assert.ok(html.includes("Saved &lt;b&gt;here&lt;/b&gt; &amp; safe"));
+});
