@@ -50,7 +50,21 @@ export async function flush({ db, fetch, userId, now = () => new Date(), onProgr
 
   const context = { db, fetch, now, progress, tell, device: await deviceId(db) };
   const stopped = (await sendOps(context, ops)) ?? (await sendPhotos(context, userId));
+  if (!stopped) await reportBacklog(context);
   return finish(db, stopped ?? { outcome: "done" }, progress, now);
+}
+
+// Each batch reports the backlog as it was before the batch; once everything is through,
+// say what is left (photos included), so the coverage page stops listing this phone.
+async function reportBacklog({ db, fetch, now, device }) {
+  await call(fetch, SYNC_URL, {
+    method: "POST",
+    headers: { ...API_HEADERS, "Content-Type": "application/json" },
+    body: JSON.stringify({
+      device: { id: device, ...(await deviceBacklog(db)), now: now().toISOString() },
+      ops: [],
+    }),
+  });
 }
 
 async function sendOps(context, ops) {

@@ -29,8 +29,12 @@ test("sends only the current person's pending ops, by seq, in batches of at most
   const outcome = await run(db, server);
 
   assert.equal(outcome.outcome, "done");
-  const batches = server.syncCalls();
+  const calls = server.syncCalls();
+  const batches = calls.slice(0, -1);
   assert.deepEqual(batches.map((call) => call.json.ops.length), [100, 100, 5]);
+  const report = calls.at(-1).json;
+  assert.deepEqual(report.ops, [], "a last report after everything went through");
+  assert.equal(report.device.outbox_size, 3, "only the other person's records are left");
   const sentIds = batches.flatMap((call) => call.json.ops.map((op) => op.id));
   assert.deepEqual(sentIds, annas.map((record) => record.id), "in seq order, each once");
   for (const call of batches) {
@@ -168,7 +172,7 @@ test("a batch the server cannot read (400) is resent op by op; only the bad op i
   const outcome = await run(db, server);
 
   assert.equal(outcome.outcome, "done");
-  assert.deepEqual(server.syncCalls().map((call) => call.json.ops.length), [3, 1, 1, 1]);
+  assert.deepEqual(server.syncCalls().map((call) => call.json.ops.length), [3, 1, 1, 1, 0]);
   assert.equal(await getRecord(db, good.id), undefined);
   assert.equal(await getRecord(db, later.id), undefined);
   const refused = await getRecord(db, bad.id);
@@ -198,9 +202,10 @@ test("photos go after all ops, one by one; the record is deleted once every phot
   assert.equal(outcome.outcome, "done");
   assert.deepEqual(
     server.calls.map((call) => call.method),
-    ["POST", "PUT", "PUT"],
-    "the check-in is not held back behind the photos",
+    ["POST", "PUT", "PUT", "POST"],
+    "the check-in is not held back behind the photos; a last backlog report closes",
   );
+  assert.equal(server.syncCalls().at(-1).json.device.outbox_size, 0);
   assert.deepEqual(server.syncCalls()[0].json.ops.map((op) => op.id), [finding.id, checkinOp.id]);
   const [first, second] = server.photoCalls();
   assert.equal(first.url, PHOTO_URL + finding.photos[0].id);
@@ -234,7 +239,8 @@ test("an accepted op waits as 'sent' while a photo cannot be stored; the op is n
 
   const server = fakeServer((call) => (call.url === SYNC_URL ? json({}, 500) : json({}, 200)));
   assert.equal((await run(db, server)).outcome, "done");
-  assert.deepEqual(server.calls.map((call) => call.url), [PHOTO_URL + finding.photos[1].id]);
+  assert.deepEqual(server.photoCalls().map((call) => call.url), [PHOTO_URL + finding.photos[1].id]);
+  assert.ok(server.syncCalls().every((call) => call.json.ops.length === 0), "the op is not resent");
   assert.equal(await getRecord(db, finding.id), undefined);
 });
 
