@@ -8,12 +8,14 @@ time and the measured offset; an offset over the limit is flagged, never rejecte
 import hashlib
 import json
 import uuid
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 
-from flask import Blueprint, abort, current_app, request
+from flask import Blueprint, abort, current_app, g, request
 from flask_babel import gettext as _
 from flask_login import current_user
-from sqlalchemy import select
+from sqlalchemy import case, select
+from sqlalchemy.dialects import postgresql, sqlite
 
 from dutypwa.access import roles_required, site_or_403
 from dutypwa.errors import DomainError
@@ -49,9 +51,15 @@ def record_checkin(
     received_at: datetime | None = None,
     clock_offset_s: float | None = None,
     device_id: str | None = None,
+    stored: Mapping[str, CheckIn] | None = None,
+    flush: bool = True,
 ) -> tuple[CheckIn, bool]:
     """Record a visit once; returns (check_in, created). A replay of the same op is a
-    duplicate; the same id with a different body is refused (409)."""
+    duplicate; the same id with a different body is refused (409).
+
+    A sync batch looks its op ids up at once and passes what it found as `stored` (every
+    id of the batch not in it is new), and writes its new check-ins together: with
+    `flush=False` nothing is written until it calls write_checkins()."""
     received_at = received_at or utcnow()
     if clock_offset_s is None:
         clock_offset_s = (received_at - device_time).total_seconds()
@@ -63,7 +71,7 @@ def record_checkin(
         "note": note,
     }
     payload_hash = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
-    existing = db.session.get(CheckIn, op_id)
+    existing = stored.get(op_id) if stored is not None else db.session.get(CheckIn, op_id)
     if existing is not None:
         if existing.payload_hash != payload_hash:
             raise DomainError(_("This check-in was already recorded with other details."), 409)
@@ -108,32 +116,63 @@ def record_checkin(
         if not result["ok"]
     ]
     db.session.add_all(findings)
-    _update_state(checkpoint, checkin, new_findings=len(findings))
-    db.session.flush()
+    if flush:
+        write_checkins([checkin])
     return checkin, True
 
 
-def _update_state(checkpoint: Checkpoint, checkin: CheckIn, *, new_findings: int) -> None:
-    """Keep the current-state row: a late (older) check-in counts but never moves it back."""
-    state = db.session.get(CheckpointState, checkpoint.id)
-    if state is None:
-        state = CheckpointState(
-            checkpoint_id=checkpoint.id,
-            site_id=checkpoint.site_id,
-            last_checkin_id=checkin.id,
-            last_visit_at=checkin.visited_at,
-            last_user_id=checkin.user.id,
-            visit_count=0,
-            open_findings=0,
+def write_checkins(checkins: list[CheckIn]) -> None:
+    """Flush new check-ins and count them in the current-state table, one statement for
+    them all: a late (older) check-in counts but never moves the state back. The state is
+    upserted with SQL arithmetic, so that two workers recording visits to one checkpoint
+    at once neither collide on its first row nor lose a count."""
+    db.session.flush()
+    now = utcnow()
+    states: dict[int, dict] = {}
+    for checkin in checkins:
+        state = states.setdefault(
+            checkin.checkpoint_id,
+            {
+                "checkpoint_id": checkin.checkpoint_id,
+                "site_id": checkin.site_id,
+                "last_visit_at": None,
+                "visit_count": 0,
+                "open_findings": 0,
+                "updated_at": now,
+            },
         )
-        db.session.add(state)
-    elif checkin.visited_at >= state.last_visit_at:
-        state.last_checkin_id = checkin.id
-        state.last_visit_at = checkin.visited_at
-        state.last_user_id = checkin.user.id
-    state.visit_count += 1
-    state.open_findings += new_findings
-    state.updated_at = utcnow()
+        if state["last_visit_at"] is None or checkin.visited_at >= state["last_visit_at"]:
+            state["last_checkin_id"] = checkin.id
+            state["last_visit_at"] = checkin.visited_at
+            state["last_user_id"] = checkin.user_id
+        state["visit_count"] += 1
+        state["open_findings"] += sum(not result["ok"] for result in checkin.results)
+    if not states:
+        return
+    table = CheckpointState.__table__
+    dialect = postgresql if db.session.get_bind().dialect.name == "postgresql" else sqlite
+    upsert = dialect.insert(table)
+    new = upsert.excluded
+    newer = new.last_visit_at >= table.c.last_visit_at
+    upsert = upsert.on_conflict_do_update(
+        index_elements=[table.c.checkpoint_id],
+        set_={
+            "last_checkin_id": case((newer, new.last_checkin_id), else_=table.c.last_checkin_id),
+            "last_visit_at": case((newer, new.last_visit_at), else_=table.c.last_visit_at),
+            "last_user_id": case((newer, new.last_user_id), else_=table.c.last_user_id),
+            "visit_count": table.c.visit_count + new.visit_count,
+            "open_findings": table.c.open_findings + new.open_findings,
+            "updated_at": new.updated_at,
+        },
+    )
+    # Rows in checkpoint order: two batches locking some of the same rows never deadlock.
+    db.session.execute(upsert, [states[key] for key in sorted(states)])
+    for checkpoint_id in states:  # a state row this session holds is now out of date
+        loaded = db.session.identity_map.get(
+            db.session.identity_key(CheckpointState, checkpoint_id)
+        )
+        if loaded is not None:
+            db.session.expire(loaded)
 
 
 def parse_checkin_form(checkpoint: Checkpoint, form) -> dict:
@@ -171,15 +210,23 @@ def parse_checkin_form(checkpoint: Checkpoint, form) -> dict:
     return {"op_id": op_id, "device_time": device_time, "results": results, "note": note}
 
 
-def checkpoint_for_token(token: str) -> Checkpoint:
-    """The active checkpoint behind a scanned token, or a page that says why not."""
-    checkpoint = db.session.scalar(select(Checkpoint).where(Checkpoint.token == token))
+def checkpoint_for_token(
+    token: str, *, loaded: Mapping[str, Checkpoint] | None = None
+) -> Checkpoint:
+    """The active checkpoint behind a scanned token, or a page that says why not.
+    A sync batch passes the checkpoints of all its tokens, `loaded` at once."""
+    if loaded is not None:
+        checkpoint = loaded.get(token)
+    else:
+        checkpoint = db.session.scalar(select(Checkpoint).where(Checkpoint.token == token))
     if checkpoint is None:
         voided = db.session.get(VoidedToken, token)
         if voided is not None:
             abort(410, description=_("This label was replaced. Scan the new label on the spot."))
         abort(404, description=_("This QR code is not one of our checkpoints."))
-    site_or_403(checkpoint.site.code)
+    # site_or_403 sets g.site once it has let the user in: a batch checks its site once.
+    if g.get("site") is not checkpoint.site:
+        site_or_403(checkpoint.site.code)
     if not checkpoint.active:
         abort(410, description=_("This checkpoint is no longer in use."))
     return checkpoint

@@ -8,7 +8,7 @@ not stop the batch, and the batch is committed once.
 """
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from urllib.parse import urlsplit
 
@@ -21,9 +21,14 @@ from werkzeug.exceptions import HTTPException
 from dutypwa.errors import DomainError
 from dutypwa.extensions import csrf, db
 from dutypwa.findings import CATEGORY_LABELS, SEVERITY_LABELS, place_of, record_finding
-from dutypwa.models import Checkpoint, Device, Site, utcnow
+from dutypwa.models import CheckIn, Checkpoint, Device, Site, utcnow
 from dutypwa.models.checkpoint import listing_order
-from dutypwa.patrol import checkpoint_for_token, parse_checkin_form, record_checkin
+from dutypwa.patrol import (
+    checkpoint_for_token,
+    parse_checkin_form,
+    record_checkin,
+    write_checkins,
+)
 from dutypwa.photos import store_photo
 
 bp = Blueprint("sync", __name__, url_prefix="/api/v1")
@@ -68,6 +73,10 @@ class Context:
     now: datetime
     offset: float | None
     device_id: str | None
+    # The batch's check-ins are looked up together and written together, not op by op.
+    checkpoints: dict[str, Checkpoint] = field(default_factory=dict)
+    checkins: dict[str, CheckIn] = field(default_factory=dict)
+    created: list[CheckIn] = field(default_factory=list)
 
 
 def parse_time(value, what: str) -> datetime:
@@ -106,22 +115,53 @@ def parse_batch(body) -> tuple[dict, list[Op]]:
     return device, parsed
 
 
+def checkin_token(op: Op) -> str:
+    return str(op.payload.get("token", ""))
+
+
+def preload_checkins(ops: list[Op]) -> dict:
+    """The checkpoints the batch's check-ins name and those check-ins already stored: two
+    queries per batch instead of several per op."""
+    checkins = [op for op in ops if op.kind == "checkin"]
+    if not checkins:
+        return {}
+    tokens = {checkin_token(op) for op in checkins}
+    ids = {op.id for op in checkins}
+    return {
+        "checkpoints": {
+            checkpoint.token: checkpoint
+            for checkpoint in db.session.scalars(
+                select(Checkpoint).where(Checkpoint.token.in_(tokens))
+            )
+        },
+        "checkins": {
+            checkin.id: checkin
+            for checkin in db.session.scalars(select(CheckIn).where(CheckIn.id.in_(ids)))
+        },
+    }
+
+
 def apply_checkin(op: Op, context: Context) -> bool:
     payload = op.payload
     fields = payload.get("fields") or {}
     if not isinstance(fields, dict) or not all(isinstance(v, str) for v in fields.values()):
         raise DomainError(_("The check-in's answers are malformed."))
-    checkpoint = checkpoint_for_token(str(payload.get("token", "")))
+    checkpoint = checkpoint_for_token(checkin_token(op), loaded=context.checkpoints)
     form = {**fields, "op_id": op.id, "device_time": op.device_time.isoformat()}
-    _checkin, created = record_checkin(
+    checkin, created = record_checkin(
         checkpoint,
         by=current_user,
         token=checkpoint.token,
         received_at=context.now,
         clock_offset_s=context.offset,
         device_id=context.device_id,
+        stored=context.checkins,
+        flush=False,
         **parse_checkin_form(checkpoint, form),
     )
+    if created:  # the same id again in this batch is a duplicate (or a conflict)
+        context.checkins[op.id] = checkin
+        context.created.append(checkin)
     return created
 
 
@@ -174,12 +214,15 @@ def apply_op(op: Op, context: Context) -> dict:
     return {"id": op.id, "status": "created" if created else "duplicate", "reason": None}
 
 
-def note_device(device: dict, *, offset: float | None, now: datetime) -> str | None:
-    """Remember what the device said about its outbox (the coverage page lists it)."""
+def device_key(device: dict) -> str | None:
     try:
-        device_id = str(uuid.UUID(str(device.get("id"))))
+        return str(uuid.UUID(str(device.get("id"))))
     except ValueError:
         return None
+
+
+def note_device(device: dict, device_id: str, *, offset: float | None, now: datetime) -> None:
+    """Remember what the device said about its outbox (the coverage page lists it)."""
     row = db.session.get(Device, device_id) or Device(id=device_id)
     db.session.add(row)
     row.user_id = current_user.id
@@ -194,7 +237,6 @@ def note_device(device: dict, *, offset: float | None, now: datetime) -> str | N
         row.oldest_pending_at = None
     if offset is not None:
         row.clock_offset_s = offset
-    return device_id
 
 
 @bp.post("/sync")
@@ -206,9 +248,13 @@ def sync():
     except DomainError as error:
         return api_error(error.status, error.message)
     offset = (now - device_now).total_seconds() if device_now else None
-    device_id = note_device(device, offset=offset, now=now) if device else None
-    context = Context(now=now, offset=offset, device_id=device_id)
+    device_id = device_key(device) if device else None
+    context = Context(now=now, offset=offset, device_id=device_id, **preload_checkins(ops))
     results = [apply_op(op, context) for op in ops]
+    # Written last and together: on SQLite the write lock is held only this long.
+    write_checkins(context.created)
+    if device_id:
+        note_device(device, device_id, offset=offset, now=now)
     db.session.commit()
     return jsonify(server_time=now.isoformat(), results=results)
 

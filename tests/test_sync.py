@@ -253,3 +253,24 @@ def test_openapi_document(client):
     doc = client.get("/api/v1/openapi.json").get_json()
     assert doc["openapi"].startswith("3.1")
     assert {"/sync", "/photos/{id}", "/reference"} <= set(doc["paths"])
+
+
+def test_the_same_op_twice_in_one_batch(client, staff, checkpoint):
+    op = checkin_op(checkpoint)
+    clash = {**op, "payload": {**op["payload"], "fields": {"item-0": "ok", "item-1": "ok",
+                                                           "note": "改"}}}  # fmt: skip
+    statuses = [r["status"] for r in post(client, [op, op, clash]).get_json()["results"]]
+    assert statuses == ["created", "duplicate", "conflict"]
+    assert count(CheckIn) == 1
+
+
+def test_visits_from_two_batches_add_up_in_the_current_state(client, staff, checkpoint):
+    from dutypwa.models import CheckpointState
+
+    early = checkin_op(checkpoint, when=now_iso(timedelta(minutes=-30)))
+    late = checkin_op(checkpoint, when=now_iso(timedelta(minutes=-5)))
+    post(client, [late])
+    post(client, [early])  # arrives later but happened earlier: counts, does not move back
+    state = db.session.get(CheckpointState, checkpoint.id)
+    assert state.visit_count == 2
+    assert state.last_checkin_id == late["id"]
