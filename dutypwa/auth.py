@@ -11,7 +11,7 @@ from wtforms.validators import DataRequired, Length
 
 from dutypwa.extensions import db, login_manager
 from dutypwa.http import is_htmx, render, safe_next
-from dutypwa.models import User
+from dutypwa.models import User, utcnow
 
 bp = Blueprint("auth", __name__)
 
@@ -53,6 +53,8 @@ def login():
         if user and user.active and user.check_password(form.password.data):
             login_user(user, remember=form.remember.data)
             session.permanent = True
+            # The phone's storage marker is judged against this (static/offline.js).
+            session["login_at"] = utcnow().isoformat()
             return redirect(next_url or url_for("auth.home"))
         form.password.errors.append(_("Wrong staff number or password."))
     status = 422 if form.errors else 200

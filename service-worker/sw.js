@@ -243,6 +243,12 @@ async function registerBackgroundSync() {
 // One flush at a time: a trigger during a flush runs one more flush after it.
 let flushing = null;
 let flushAgain = false;
+// Background Sync events being handled now. A flush that fails during one must not
+// register the tag again: a tag registered while its own event runs fires again as soon
+// as the event ends, so a failing server (or a lost route to it while the phone is
+// online) would be asked again at once, in a tight loop. The failed event makes the
+// browser retry later with its own backoff; the pages' timer backs off too.
+let syncEventsRunning = 0;
 function startFlush() {
   if (flushing) {
     flushAgain = true;
@@ -278,7 +284,8 @@ async function flushNow() {
     onProgress: (progress) => broadcastCounts({ flushing: true, ...progress }),
   });
   if (outcome.outcome === "auth") await broadcast({ type: "auth-required", status: outcome.status });
-  if (outcome.outcome === "offline" || outcome.outcome === "retry") await registerBackgroundSync();
+  const failed = outcome.outcome === "offline" || outcome.outcome === "retry";
+  if (failed && !syncEventsRunning) await registerBackgroundSync();
   await broadcastCounts({
     flushing: false,
     sent: outcome.sent,
@@ -294,7 +301,13 @@ function fetchWithTimeout(url, init) {
 }
 
 async function backgroundSync() {
-  const outcome = await startFlush();
+  syncEventsRunning += 1;
+  let outcome;
+  try {
+    outcome = await startFlush();
+  } finally {
+    syncEventsRunning -= 1;
+  }
   // Failing the event makes the browser fire it again later, with its own backoff.
   if (outcome.outcome === "offline" || outcome.outcome === "retry") {
     throw new Error(`outbox flush ended ${outcome.outcome}`);

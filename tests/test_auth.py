@@ -112,3 +112,13 @@ def test_english_browser_gets_english(client):
 
 def test_unknown_language_is_refused(client):
     assert client.post("/language", data={"locale": "fr"}).status_code == 400
+
+
+def test_pages_carry_when_the_session_logged_in(client, login, make_user):
+    """The phone tells a storage marker not written yet from storage the browser deleted."""
+    from datetime import UTC, datetime
+
+    login(make_user())
+    page = client.get("/login").get_data(as_text=True)
+    stamp = page.split('data-login-at="')[1].split('"')[0]
+    assert abs((datetime.now(UTC) - datetime.fromisoformat(stamp)).total_seconds()) < 60

@@ -53,3 +53,24 @@ document.addEventListener("change", (event) => {
 document.addEventListener("click", (event) => {
   if (event.target.closest?.("[data-print]")) window.print();
 });
+
+// A page can come from the service worker's saved copy, with the op id it was first
+// rendered with: every showing of a record form gets an id of its own, or two check-ins
+// made from the same saved page would be one op (a duplicate, or a conflict). Retries of
+// one submission keep the id: the form stays on the page until it is answered.
+function freshOpIds() {
+  if (!globalThis.crypto?.randomUUID) return;
+  for (const form of document.querySelectorAll("form[data-outbox]")) {
+    if (form.dataset.opIdFresh) continue;
+    form.elements.op_id.value = crypto.randomUUID();
+    form.elements.device_time.value = "";
+    form.dataset.opIdFresh = "1";
+  }
+}
+document.addEventListener("DOMContentLoaded", freshOpIds);
+// Back/forward cache: a page shown again is a new showing.
+window.addEventListener("pageshow", (event) => {
+  if (!event.persisted) return;
+  for (const form of document.querySelectorAll("form[data-outbox]")) delete form.dataset.opIdFresh;
+  freshOpIds();
+});

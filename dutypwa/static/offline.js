@@ -256,6 +256,9 @@ async function markQueuedAnswers() {
   }
 }
 
+// How long after logging in a missing marker still means "not written yet", not "evicted".
+const FRESH_LOGIN_MS = 10 * 60 * 1000;
+
 const cameFromLogin = () => {
   try {
     return Boolean(texts.login) && new URL(document.referrer).pathname === texts.login;
@@ -264,12 +267,22 @@ const cameFromLogin = () => {
   }
 };
 
+// The server renders when this session logged in (data-login-at on <body>); pages opened
+// right after login may run before the first one wrote the marker.
+function loginAge() {
+  const loginAt = Date.parse(document.body.dataset.loginAt ?? "");
+  return Number.isNaN(loginAt) ? null : Date.now() - loginAt;
+}
+
 // The marker is written after login. Missing later, while the server still knows the
 // person, it means the browser deleted this site's storage (Safari after 7 days without
 // a visit, or low disk space): unsent records went with it, so say so.
 async function checkStorage(db, user, justLoggedIn) {
   const marker = await getMeta(db, "marker");
-  if (!marker && !justLoggedIn) showBanner("evicted");
+  const age = loginAge();
+  // A session from before login times were recorded (age null) proves nothing either way.
+  const evicted = !marker && !justLoggedIn && age !== null && age > FRESH_LOGIN_MS;
+  if (evicted) showBanner("evicted");
   if (!marker || justLoggedIn) await setMeta(db, "marker", { user_id: user.id, at: new Date().toISOString() });
   if (justLoggedIn && navigator.storage?.persisted && !(await navigator.storage.persisted())) {
     await navigator.storage.persist().catch(() => false);

@@ -7,6 +7,7 @@ DUTYPWA_REQUIRE_BROWSER=1, which turns that skip into a failure.
 """
 
 import contextlib
+import io
 import os
 import secrets
 import shutil
@@ -19,6 +20,8 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+import qrcode
+from PIL import Image
 from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import Locator, Page, sync_playwright
 from sqlalchemy import create_engine, func, select
@@ -138,12 +141,21 @@ def _flask(env: dict, *args: str) -> None:
 
 
 class LiveServer:
-    def __init__(self, url: str, database_url: str, process: subprocess.Popen, log: Path):
+    def __init__(
+        self,
+        url: str,
+        database_url: str,
+        process: subprocess.Popen,
+        log: Path,
+        photo_dir: Path | None = None,
+    ):
         self.url = url
         self.port = urlsplit(url).port
         self.database_url = database_url
         self.process = process
         self.log = log
+        # Where the server stores uploaded photos (DUTYPWA_PHOTO_DIR): <dir>/<site id>/<id>.jpg
+        self.photo_dir = photo_dir
 
     def wait_until_ready(self, timeout: float = 20) -> None:
         deadline = time.monotonic() + timeout
@@ -184,6 +196,8 @@ def live_server(_browser_available, tmp_path_factory, artifacts):
     port = _free_port()
     base_url = f"http://127.0.0.1:{port}"
     database_url = _e2e_database_url(tmp_path_factory)
+    # Not the project's instance/photos: the tests read the stored files from here.
+    photo_dir = tmp_path_factory.mktemp("e2e-photos")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DUTYPWA_", "FLASK_"))}
     env.update(
         {
@@ -191,6 +205,7 @@ def live_server(_browser_available, tmp_path_factory, artifacts):
             # Prefixed so that the JSON parsing of DUTYPWA_* values keeps it a string.
             "DUTYPWA_SECRET_KEY": f"e2e-{secrets.token_urlsafe(24)}",
             "DUTYPWA_PUBLIC_BASE_URL": base_url,
+            "DUTYPWA_PHOTO_DIR": str(photo_dir),
             "DUTYPWA_COVERAGE_REFRESH_SECONDS": "2",
             "DUTYPWA_WTF_CSRF_ENABLED": "true",  # proves htmx sends X-CSRFToken
             "DUTYPWA_PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000",  # fast demo logins
@@ -210,7 +225,7 @@ def live_server(_browser_available, tmp_path_factory, artifacts):
             stdout=log,
             stderr=subprocess.STDOUT,
         )
-    server = LiveServer(base_url, database_url, process, log_path)
+    server = LiveServer(base_url, database_url, process, log_path, photo_dir)
     try:
         server.wait_until_ready()
         yield server
@@ -343,11 +358,13 @@ class AppProfile:
         self.base_url = base_url
         self.context = None
 
-    def open(self, init_script: str | None = None) -> Page:
+    def open(self, init_script: str | None = None, camera: Path | None = None) -> Page:
+        """Launch the browser on this profile. `camera`: a Y4M video (write_y4m) that the
+        phone's camera shows, with the camera permission granted."""
         self.context = self.browser_type.launch_persistent_context(
             str(self.directory),
             executable_path=CHROMIUM,
-            args=LAUNCH_ARGS,
+            args=[*LAUNCH_ARGS, *(fake_camera_args(camera) if camera else [])],
             headless=True,
             base_url=self.base_url,
             locale="zh-CN",
@@ -356,13 +373,17 @@ class AppProfile:
             has_touch=True,
         )
         self.context.set_default_timeout(10_000)
+        if camera:
+            # Granting through CDP denies every permission not named, background sync
+            # included: name it too, so the app keeps what Chromium allows by default.
+            self.context.grant_permissions(["camera", "background-sync"], origin=self.base_url)
         if init_script:
             self.context.add_init_script(init_script)
         return self.context.pages[0] if self.context.pages else self.context.new_page()
 
-    def reopen(self, init_script: str | None = None) -> Page:
+    def reopen(self, init_script: str | None = None, camera: Path | None = None) -> Page:
         self.close()
-        return self.open(init_script)
+        return self.open(init_script, camera)
 
     def close(self) -> None:
         if self.context is not None:
@@ -376,3 +397,155 @@ def app_profile(browser, live_server, tmp_path):
     profile = AppProfile(browser.browser_type, tmp_path / "profile", live_server.url)
     yield profile
     profile.close()
+
+
+# Waiting, bounded
+
+
+def wait_until(condition, timeout: float = 10, what: str = "condition", page: Page | None = None):
+    """Poll `condition` (a Python callable) until it returns something true, at most
+    `timeout` seconds; that value is returned. Playwright's sync API runs route handlers
+    and event listeners only while it is called: give the `page` whose context has a
+    route (page.route / context.route) so that it waits through Playwright, or the routed
+    requests hang until the next Playwright call."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        if page is not None:
+            page.wait_for_timeout(100)
+        else:
+            time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def wait_for_script(page, script: str, arg=None, timeout: float = 10, what: str = "script"):
+    """Poll an async browser-side check (page.wait_for_function does not await promises);
+    a page that is navigating meanwhile is simply asked again."""
+
+    def check():
+        try:
+            return page.evaluate(script, arg)
+        except PlaywrightError:
+            return None
+
+    return wait_until(check, timeout=timeout, what=what)
+
+
+# The offline-first app in a phone profile (docs/offline.md)
+
+CONTROLLED = """() => navigator.serviceWorker.controller !== null
+  && navigator.serviceWorker.controller.state === 'activated'"""
+
+# This person's outbox records, read with the app's own modules (served at /sw/…).
+OUTBOX = """async (userId) => {
+  const { openDatabase } = await import('/sw/db.js');
+  const { recordsOf } = await import('/sw/outbox.js');
+  const db = await openDatabase();
+  const records = await recordsOf(db, userId);
+  db.close();
+  return records.map((r) => ({
+    id: r.id, kind: r.kind, state: r.state, user_id: r.user_id, device_id: r.device_id,
+    last_error: r.last_error, payload: r.payload,
+    photos: r.photos.map((p) => ({ id: p.id, sha256: p.sha256, size: p.size, type: p.type,
+                                   stored: Boolean(p.stored) })),
+  }));
+}"""
+HAS_REFERENCE = """async () => {
+  const { openDatabase, referenceSites } = await import('/sw/db.js');
+  const db = await openDatabase();
+  const sites = await referenceSites(db);
+  db.close();
+  return sites.some((site) => site.checkpoints?.length);
+}"""
+# The login-only shells are saved for the person once a page has told the worker who it is.
+SHELLS_SAVED = """async (userId) => {
+  const cache = await caches.open(`dutypwa-pages-${userId}`);
+  return Boolean(await cache.match('/app/checkpoint')) && Boolean(await cache.match('/sync'));
+}"""
+
+
+def user_id(page) -> str:
+    return page.locator("body").get_attribute("data-user-id")
+
+
+def start_app(
+    profile,
+    login_as,
+    username: str = "1001",
+    *,
+    camera: Path | None = None,
+    init_script: str | None = None,
+) -> Page:
+    """Open the app in its profile, log in, and wait until the worker controls the page,
+    the reference data is on the phone and the shells are saved (what a patrol needs
+    before walking into a basement). `camera` and `init_script`: see AppProfile.open."""
+    page = profile.open(init_script=init_script, camera=camera)
+    login_as(page, username)
+    page.wait_for_function(CONTROLLED)
+    wait_for_script(page, HAS_REFERENCE, what="the reference data")
+    wait_for_script(page, SHELLS_SAVED, user_id(page), what="the saved shells")
+    return page
+
+
+# What a phone's camera sees and takes
+
+
+def phone_photo(width: int = 4000, height: int = 3000) -> bytes:
+    """A camera-like JPEG: landscape pixels, EXIF orientation 6 (shown portrait) and GPS."""
+    image = Image.new("RGB", (width, height), (40, 120, 90))
+    for x in range(0, width, 200):
+        image.paste((230, 200, 40), (x, 0, x + 60, height // 3))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # Orientation: rotate 90° clockwise to display
+    exif[0x8825] = {1: "N", 2: (31.0, 14.0, 0.0), 3: "E", 4: (121.0, 28.0, 0.0)}  # GPS
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", quality=85, exif=exif)
+    return buffer.getvalue()
+
+
+# Y4M (what Chromium's fake camera reads): 4:2:0, 10 frames a second, square pixels.
+Y4M_WIDTH, Y4M_HEIGHT = 640, 480
+DARK, LIGHT, NEUTRAL_CHROMA = 16, 235, 128
+
+
+def qr_matrix(data: str) -> list[list[bool]]:
+    """The QR modules of `data`, with the 4-module quiet zone the standard asks for."""
+    code = qrcode.QRCode(error_correction=qrcode.constants.ERROR_CORRECT_M, border=4)
+    code.add_data(data)
+    code.make(fit=True)
+    return code.get_matrix()
+
+
+def write_y4m(path: Path, data: str | None, frames: int = 2) -> Path:
+    """A video of the QR code of `data`, dark modules on a light ground, centred; with
+    `data` None, just the light ground (a camera pointed at a wall). Chromium reads the file
+    each time a page starts the camera: write it again to show the camera something else."""
+    width, height = Y4M_WIDTH, Y4M_HEIGHT
+    matrix = qr_matrix(data) if data is not None else [[False]]
+    scale = int(height * 0.9) // len(matrix)
+    left = (width - len(matrix) * scale) // 2
+    top = (height - len(matrix) * scale) // 2
+    luma = bytearray([LIGHT]) * (width * height)
+    dark_run = bytes([DARK]) * scale
+    for row, modules in enumerate(matrix):
+        for column, dark in enumerate(modules):
+            if not dark:
+                continue
+            x = left + column * scale
+            for y in range(top + row * scale, top + (row + 1) * scale):
+                luma[y * width + x : y * width + x + scale] = dark_run
+    chroma = bytes([NEUTRAL_CHROMA]) * (width * height // 4)
+    header = f"YUV4MPEG2 W{width} H{height} F10:1 Ip A1:1 C420jpeg\n".encode()
+    path.write_bytes(header + (b"FRAME\n" + bytes(luma) + chroma + chroma) * frames)
+    return path
+
+
+def fake_camera_args(video: Path) -> list[str]:
+    """Chromium flags for a camera that shows `video` (grant the camera permission too)."""
+    return [
+        "--use-fake-ui-for-media-stream",
+        "--use-fake-device-for-media-stream",
+        f"--use-file-for-fake-video-capture={video}",
+    ]

@@ -7,7 +7,6 @@ person never sees another's pending records; photos are shrunk on the phone and 
 after the op.
 """
 
-import io
 import os
 import re
 import secrets
@@ -17,86 +16,28 @@ import time
 from urllib.parse import urlsplit
 
 import pytest
-from PIL import Image
-from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import expect
 from sqlalchemy import select
 
 from dutypwa.models import CheckIn, Finding, FindingPhoto, Photo
-from tests.e2e.conftest import ROOT, AppProfile, LiveServer, _free_port, submit_login
+from tests.e2e.conftest import (
+    CONTROLLED,
+    OUTBOX,
+    ROOT,
+    AppProfile,
+    LiveServer,
+    _free_port,
+    phone_photo,
+    start_app,
+    submit_login,
+    user_id,
+    wait_for_script,
+    wait_until,
+)
 
 pytestmark = pytest.mark.e2e
 
-CONTROLLED = """() => navigator.serviceWorker.controller !== null
-  && navigator.serviceWorker.controller.state === 'activated'"""
 SUBMIT = "#checkin-form button[type=submit]"
-
-# This person's outbox records, read with the app's own modules (served at /sw/…).
-OUTBOX = """async (userId) => {
-  const { openDatabase } = await import('/sw/db.js');
-  const { recordsOf } = await import('/sw/outbox.js');
-  const db = await openDatabase();
-  const records = await recordsOf(db, userId);
-  db.close();
-  return records.map((r) => ({
-    id: r.id, kind: r.kind, state: r.state, user_id: r.user_id, device_id: r.device_id,
-    last_error: r.last_error, payload: r.payload,
-    photos: r.photos.map((p) => ({ id: p.id, sha256: p.sha256, size: p.size, type: p.type })),
-  }));
-}"""
-HAS_REFERENCE = """async () => {
-  const { openDatabase, referenceSites } = await import('/sw/db.js');
-  const db = await openDatabase();
-  const sites = await referenceSites(db);
-  db.close();
-  return sites.some((site) => site.checkpoints?.length);
-}"""
-
-
-def wait_until(condition, timeout: float = 10, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-# The login-only shells are saved for the person once a page has told the worker who it is.
-SHELLS_SAVED = """async (userId) => {
-  const cache = await caches.open(`dutypwa-pages-${userId}`);
-  return Boolean(await cache.match('/app/checkpoint')) && Boolean(await cache.match('/sync'));
-}"""
-
-
-def wait_for_script(page, script: str, arg=None, timeout: float = 10, what: str = "script"):
-    """Poll an async browser-side check (page.wait_for_function does not await promises);
-    a page that is navigating meanwhile is simply asked again."""
-
-    def check():
-        try:
-            return page.evaluate(script, arg)
-        except PlaywrightError:
-            return None
-
-    return wait_until(check, timeout=timeout, what=what)
-
-
-def start_app(profile, login_as, username: str = "1001"):
-    """Open the app in its profile, log in, and wait until the worker controls the page,
-    the reference data is on the phone and the shells are saved (what a patrol needs
-    before walking into a basement)."""
-    page = profile.open()
-    login_as(page, username)
-    page.wait_for_function(CONTROLLED)
-    wait_for_script(page, HAS_REFERENCE, what="the reference data")
-    wait_for_script(page, SHELLS_SAVED, user_id(page), what="the saved shells")
-    return page
-
-
-def user_id(page) -> str:
-    return page.locator("body").get_attribute("data-user-id")
 
 
 def answer_all_ok(page) -> None:
@@ -311,19 +252,6 @@ def test_pending_records_are_never_shown_to_another_person(
     assert checkin.user_id == int(first)
 
 
-def phone_photo(width: int = 4000, height: int = 3000) -> bytes:
-    """A camera-like JPEG: landscape pixels, EXIF orientation 6 (shown portrait) and GPS."""
-    image = Image.new("RGB", (width, height), (40, 120, 90))
-    for x in range(0, width, 200):
-        image.paste((230, 200, 40), (x, 0, x + 60, height // 3))
-    exif = Image.Exif()
-    exif[0x0112] = 6  # Orientation: rotate 90° clockwise to display
-    exif[0x8825] = {1: "N", 2: (31.0, 14.0, 0.0), 3: "E", 4: (121.0, 28.0, 0.0)}  # GPS
-    buffer = io.BytesIO()
-    image.save(buffer, format="JPEG", quality=85, exif=exif)
-    return buffer.getvalue()
-
-
 PREPARED_FILE = """async () => {
   const file = document.querySelector('input[data-photos]').files[0];
   const bitmap = await createImageBitmap(file, { imageOrientation: 'none' });
@@ -402,6 +330,7 @@ class Deploy:
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.database_url = live_server.database_url
+        self.photo_dir = live_server.photo_dir
         self.secret = (
             f"e2e-{secrets.token_urlsafe(24)}"  # the same across deploys: sessions live on
         )
@@ -416,6 +345,7 @@ class Deploy:
                 "DUTYPWA_SQLALCHEMY_DATABASE_URI": self.database_url,
                 "DUTYPWA_SECRET_KEY": self.secret,
                 "DUTYPWA_PUBLIC_BASE_URL": self.url,
+                "DUTYPWA_PHOTO_DIR": str(self.photo_dir),
                 "DUTYPWA_PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000",
                 "PYTHONUNBUFFERED": "1",
                 **{f"DUTYPWA_{name}": value for name, value in settings.items()},
@@ -431,7 +361,7 @@ class Deploy:
                 stdout=output,
                 stderr=subprocess.STDOUT,
             )
-        self.server = LiveServer(self.url, self.database_url, process, log)
+        self.server = LiveServer(self.url, self.database_url, process, log, self.photo_dir)
         self.server.wait_until_ready()
 
     def stop(self) -> None:
@@ -549,3 +479,26 @@ def test_server_gone_then_back_send_now(deploy, login_as, server_db, shot):
     expect(page.locator(".sync-item")).to_have_count(0)
     expect(page.locator("[data-slot=status]")).not_to_be_empty()
     shot(page, "offline-10-sent-after-server-came-back")
+
+
+def test_two_check_ins_from_one_saved_page_are_two_records(app_profile, login_as, server_db):
+    """A saved page keeps the op id it was rendered with; each showing must get its own,
+    or the second visit offline would overwrite (or conflict with) the first."""
+    checkpoint = server_db.checkpoint("001")
+    page = start_app(app_profile, login_as)
+    page.goto(f"/c/{checkpoint.token}")  # online: the page is saved with a server-made id
+    page.context.set_offline(True)
+    op_ids = []
+    for _ in range(2):
+        page.goto(f"/c/{checkpoint.token}")  # offline: the saved copy, twice
+        op_ids.append(page.locator("#checkin-form input[name=op_id]").input_value())
+        tap_check_in(page, 202)
+    assert op_ids[0] != op_ids[1]
+    expect(page.locator("#outbox-badge .outbox-count")).to_have_text("2")
+    page.context.set_offline(False)
+    wait_until(
+        lambda: server_db.count_checkins(CheckIn.id.in_(op_ids)) == 2,
+        timeout=30,
+        what="both visits on the server",
+        page=page,
+    )

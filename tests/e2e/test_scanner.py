@@ -7,7 +7,6 @@ Linux Chromium has no BarcodeDetector, so these tests always run the vendored po
 """
 
 import io
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
@@ -16,46 +15,13 @@ from PIL import Image
 from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import CHROMIUM, LAUNCH_ARGS, PHONE
+from tests.e2e.conftest import CHROMIUM, LAUNCH_ARGS, PHONE, fake_camera_args, write_y4m
 
 pytestmark = pytest.mark.e2e
 
 SCAN = "/s/CUIHU/scan"
 CHECKPOINT_CODE = "014"  # 高压配电柜 in the demo data
 CAMERA_TIMEOUT_MS = 15_000  # launch, wasm compile and the first decodes
-
-# Y4M (what Chromium's fake camera reads): 4:2:0, 10 frames a second, square pixels.
-WIDTH, HEIGHT = 640, 480
-DARK, LIGHT, NEUTRAL_CHROMA = 16, 235, 128
-
-
-def qr_matrix(data: str) -> list[list[bool]]:
-    """The QR modules of `data`, with the 4-module quiet zone the standard asks for."""
-    code = qrcode.QRCode(error_correction=qrcode.constants.ERROR_CORRECT_M, border=4)
-    code.add_data(data)
-    code.make(fit=True)
-    return code.get_matrix()
-
-
-def write_y4m(path: Path, data: str, frames: int = 2) -> Path:
-    """A video of the QR code of `data`, dark modules on a light ground, centred."""
-    matrix = qr_matrix(data)
-    scale = int(HEIGHT * 0.9) // len(matrix)
-    left = (WIDTH - len(matrix) * scale) // 2
-    top = (HEIGHT - len(matrix) * scale) // 2
-    luma = bytearray([LIGHT]) * (WIDTH * HEIGHT)
-    dark_run = bytes([DARK]) * scale
-    for row, modules in enumerate(matrix):
-        for column, dark in enumerate(modules):
-            if not dark:
-                continue
-            x = left + column * scale
-            for y in range(top + row * scale, top + (row + 1) * scale):
-                luma[y * WIDTH + x : y * WIDTH + x + scale] = dark_run
-    chroma = bytes([NEUTRAL_CHROMA]) * (WIDTH * HEIGHT // 4)
-    header = f"YUV4MPEG2 W{WIDTH} H{HEIGHT} F10:1 Ip A1:1 C420jpeg\n".encode()
-    path.write_bytes(header + (b"FRAME\n" + bytes(luma) + chroma + chroma) * frames)
-    return path
 
 
 def qr_png(data: str) -> bytes:
@@ -81,12 +47,7 @@ def camera_phone(browser, live_server, tmp_path):
         camera_browser = browser.browser_type.launch(
             executable_path=CHROMIUM,
             headless=True,
-            args=[
-                *LAUNCH_ARGS,
-                "--use-fake-ui-for-media-stream",
-                "--use-fake-device-for-media-stream",
-                f"--use-file-for-fake-video-capture={video}",
-            ],
+            args=[*LAUNCH_ARGS, *fake_camera_args(video)],
         )
         browsers.append(camera_browser)
         context = camera_browser.new_context(
