@@ -59,6 +59,8 @@ messages: install
 bench: install
 	$(BIN)/python bench/coverage.py
 	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/flush.py
+	$(BIN)/python bench/page_weight.py
 
 # Vendored browser libraries, pinned, fetched from the npm registry and committed.
 vendor:

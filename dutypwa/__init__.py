@@ -10,8 +10,8 @@ from flask_login import current_user
 from sqlalchemy import event
 
 from dutypwa import config
-from dutypwa.extensions import babel, csrf, db, login_manager, migrate
-from dutypwa.http import local_time, security_headers
+from dutypwa.extensions import babel, compress, csrf, db, login_manager, migrate
+from dutypwa.http import buffer_static, local_time, security_headers
 
 
 def create_app(test_config: dict | None = None) -> Flask:
@@ -42,6 +42,9 @@ def create_app(test_config: dict | None = None) -> Flask:
         app, db, directory=str(Path(app.root_path).parent / "migrations"), render_as_batch=True
     )
     csrf.init_app(app)
+    compress.init_app(app)
+    # Runs before Flask-Compress's own after_request (the last registered runs first).
+    app.after_request(buffer_static)
     login_manager.init_app(app)
     babel.init_app(app, locale_selector=select_locale, timezone_selector=select_timezone)
 

@@ -53,3 +53,18 @@ SERVICE_WORKER_KILL = False
 # Part of the worker's version: change it to make every browser fetch all app files anew
 # (e.g. after a proxy served a broken file) without a code change.
 SERVICE_WORKER_REVISION = ""
+
+# Responses compressed with gzip for browsers that accept it (a phone's first load of the
+# patrol pages stays under 60 KB; bench/page_weight.py). A TLS proxy in front may do it too.
+COMPRESS_ALGORITHM = ["gzip"]
+COMPRESS_MIN_SIZE = 500
+COMPRESS_MIMETYPES = [
+    "text/html",
+    "text/css",
+    "text/javascript",
+    "application/javascript",
+    "application/json",
+    "application/manifest+json",
+    "image/svg+xml",
+    "application/wasm",
+]

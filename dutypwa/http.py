@@ -61,3 +61,15 @@ def local_time(moment, site, fmt: str = "%m-%d %H:%M") -> Markup:
         return Markup("—")
     shown = site.local(moment).strftime(fmt)
     return Markup(f'<time datetime="{escape(moment.isoformat())}">{escape(shown)}</time>')
+
+
+def buffer_static(response):
+    """Static files leave Flask as a stream, which Flask-Compress does not gzip; they are
+    small (the largest, the scanner's wasm, is about 1 MB), so read them whole first."""
+    if request.endpoint == "static" and response.status_code == 200 and response.is_streamed:
+        stream = response.response
+        response.direct_passthrough = False
+        response.set_data(response.get_data())
+        if hasattr(stream, "close"):
+            stream.close()  # the open file behind the stream
+    return response

@@ -157,12 +157,24 @@ async function reject(context, record, reason, resultOfServer) {
   );
 }
 
+async function sendNewOps(context, userId) {
+  const fresh = (await recordsOf(context.db, userId)).filter((record) => record.state === PENDING);
+  if (!fresh.length) return null;
+  context.progress.total += fresh.length;
+  context.tell();
+  return sendOps(context, fresh);
+}
+
 async function sendPhotos(context, userId) {
   const { db, fetch, now, progress, tell } = context;
   let outcome = null;
   const waiting = (await recordsOf(db, userId)).filter((record) => record.state === SENT);
   for (const record of waiting) {
     for (const photo of unstored(record)) {
+      // A check-in made while photos upload is not held back behind them: send new ops
+      // before each photo (one photo takes seconds on a slow link).
+      const stopped = await sendNewOps(context, userId);
+      if (stopped) return stopped;
       const answer = await call(fetch, PHOTO_URL + encodeURIComponent(photo.id), {
         method: "PUT",
         headers: {

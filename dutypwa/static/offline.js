@@ -46,7 +46,9 @@ async function start() {
   navigator.serviceWorker?.addEventListener("message", (event) => onWorkerMessage(event.data ?? {}));
   registration = await registerWorker();
   if (db && user) {
-    const justLoggedIn = cameFromLogin();
+    // A reload of the first page keeps the login page as referrer: a minute is enough.
+    const age = loginAge();
+    const justLoggedIn = cameFromLogin() && (age === null || age < 60 * 1000);
     await checkStorage(db, user, justLoggedIn);
     refreshReference(db, user, { force: justLoggedIn });
   }

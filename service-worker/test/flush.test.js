@@ -287,3 +287,23 @@ test("401 while uploading photos keeps the record and stops", async () => {
   assert.equal(kept.state, "sent");
   assert.equal(kept.last_error, "auth");
 });
+
+test("a check-in made while photos upload goes before the next photo, not after all", async () => {
+  const db = await openTestDb();
+  const [finding] = await enqueueMany(db, () => findingWithPhotos(2), 1);
+  let madeDuringUpload = null;
+  const server = fakeServer(async (call) => {
+    if (call.url.startsWith(PHOTO_URL) && !madeDuringUpload) {
+      [madeDuringUpload] = await enqueueMany(db, () => checkin(ANNA), 1);
+    }
+    return acceptEverything(call);
+  });
+
+  assert.equal((await run(db, server)).outcome, "done");
+
+  const order = server.calls.map((call) =>
+    call.url === SYNC_URL ? `POST ${call.json.ops.map((op) => op.id).join(",")}` : "PUT",
+  );
+  assert.deepEqual(order, [`POST ${finding.id}`, "PUT", `POST ${madeDuringUpload.id}`, "PUT", "POST "]);
+  assert.deepEqual(await recordsOf(db, ANNA.id), []);
+});
