@@ -182,13 +182,21 @@ async function offlinePage() {
 }
 
 // Fetches the login-only shells (/app/checkpoint, /sync) for the person using the app.
+// When a response was made. Some servers send Date twice ("Thu, 26 Nov 2026 …, Thu, 26 …",
+// the app's conditional-response code and the HTTP server each adding one): take the first.
+function responseDate(response) {
+  const first = (response.headers.get("Date") ?? "").match(/\w{3}, \d{2} \w{3} \d{4} [\d:]{8} GMT/);
+  return first ? Date.parse(first[0]) : Number.NaN;
+}
+
 async function saveShells({ force = false } = {}) {
   const user = await currentUser(await database());
   if (!user) return;
   const cache = await caches.open(PAGES_CACHE_PREFIX + user.id);
   for (const path of [CHECKPOINT_SHELL_URL, SYNC_PAGE_URL]) {
-    const saved = await cache.match(path);
-    const age = saved ? Date.now() - Date.parse(saved.headers.get("Date") ?? "") : Infinity;
+    // ignoreVary: the saved copy varies on Cookie and Accept-Encoding, this lookup has neither.
+    const saved = await cache.match(path, { ignoreVary: true });
+    const age = saved ? Date.now() - responseDate(saved) : Infinity;
     if (!force && age < SHELL_MAX_AGE_MS) continue;
     const response = await fetch(path, { cache: "no-store", redirect: "manual" });
     if (response.headers.get("X-Dutypwa-User") === user.id) {
