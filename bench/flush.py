@@ -472,7 +472,14 @@ def report(args, server, network, answers, photos, t0, emptied, before, rate, la
     worker_syncs = [r for r in worker_rows if r["method"] == "POST" and SYNC_PATH in r["url"]]
     worker_puts = [r for r in worker_rows if r["method"] == "PUT" and PHOTO_PATH in r["url"]]
     first_put = min((row["started_at"] for row in puts), default=emptied)
-    with_checkins = [i for i, row in enumerate(syncs) if row.get("ops", {}).get("checkin")]
+    # The batches of the check-ins queued before the flush: those sent before any photo
+    # (the check-in made during the uploads goes in a batch of its own, between photos).
+    with_checkins = [
+        i
+        for i, row in enumerate(syncs)
+        if row.get("ops", {}).get("checkin")
+        and (i == 0 or row["started_at"] < min((r["started_at"] for r in puts), default=emptied))
+    ]
     last_batch = with_checkins[-1]
     last_checkin_server = syncs[last_batch]["finished_at"] - t0
     same_order = len(worker_syncs) == len(syncs)
