@@ -37,6 +37,7 @@ const API_TIMEOUT_MS = 60000;
 const SYNC_TAG = "outbox";
 // Held by a running flush; a waiting worker takes it before skipWaiting().
 const FLUSH_LOCK = "dutypwa-flush";
+const MAX_FLUSH_ROUNDS = 3;
 
 const precached = new Set(
   (Array.isArray(PRECACHE_URLS) ? PRECACHE_URLS : []).map((url) => new URL(url, self.location).href),
@@ -264,11 +265,15 @@ function startFlush() {
   }
   flushing = (async () => {
     let outcome;
+    let rounds = 0;
     try {
+      // A request that came in during a flush (the phone coming online while a flush
+      // was failing, a record queued meanwhile) gets a round of its own: a few at most.
       do {
         flushAgain = false;
         outcome = await flushHoldingLock();
-      } while (flushAgain && outcome.outcome === "done");
+        rounds += 1;
+      } while (flushAgain && rounds < MAX_FLUSH_ROUNDS);
       return outcome;
     } finally {
       flushing = null;
