@@ -84,6 +84,8 @@ async function registerWorker() {
       scope: "/",
       updateViaCache: "none",
     });
+    // Some environments (test harnesses, locked-down browsers) resolve without a registration.
+    if (!registered) return null;
     watchForUpdates(registered);
     // A first visit: the page loaded before the worker was active. Ask it to take this
     // page over now, so the next form is queued without waiting for a reload.

@@ -15,7 +15,14 @@ from PIL import Image
 from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import CHROMIUM, LAUNCH_ARGS, PHONE, fake_camera_args, write_y4m
+from tests.e2e.conftest import (
+    CHROMIUM,
+    LAUNCH_ARGS,
+    PHONE,
+    fake_camera_args,
+    wait_for_script,
+    write_y4m,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -267,7 +274,7 @@ def test_typing_the_short_code_opens_the_checkpoint(phone, login_as, server_db):
     page.on("console", lambda message: console.append(f"{message.type}: {message.text}"))
     login_as(page, "1001")
     page.goto(SCAN)
-    page.wait_for_function(HAS_REFERENCE, arg="CUIHU", timeout=10_000)
+    wait_for_script(page, HAS_REFERENCE, "CUIHU", what="the reference data")
     page.fill("#scan-code-input", CHECKPOINT_CODE)
     page.press("#scan-code-input", "Enter")
     wait_for_checkpoint(page, checkpoint.token, console)
@@ -280,7 +287,7 @@ def test_an_unknown_short_code_opens_nothing(phone, login_as, server_db):
     page = phone()
     login_as(page, "1001")
     page.goto(SCAN)
-    page.wait_for_function(HAS_REFERENCE, arg="CUIHU", timeout=10_000)
+    wait_for_script(page, HAS_REFERENCE, "CUIHU", what="the reference data")
     page.fill("#scan-code-input", "X99")
     page.press("#scan-code-input", "Enter")
     status = page.locator("#scan-code-status")
