@@ -33,11 +33,11 @@ from dutypwa.models import (
     User,
     utcnow,
 )
+from dutypwa.patrol import PATROL_ROLES, parse_device_time
 from dutypwa.photos import store_photo
 
 bp = Blueprint("findings", __name__)
 
-PATROL_ROLES = ("staff", "supervisor", "director", "admin")
 CATEGORY_LABELS = {
     "garden": _l("Garden"),
     "equipment": _l("Equipment"),
@@ -144,18 +144,6 @@ def place_of(site: Site, *, checkpoint_token: str | None, area_id) -> tuple:
         if area is None or area.site_id != site.id:
             raise DomainError(_("That area is not one of this site's."))
     return checkpoint, area
-
-
-def parse_device_time(raw: str | None) -> datetime:
-    if not raw:
-        return utcnow()
-    try:
-        moment = datetime.fromisoformat(raw.replace("Z", "+00:00"))
-    except ValueError:
-        raise DomainError(_("The phone's time could not be read.")) from None
-    if moment.tzinfo is None:
-        raise DomainError(_("The phone's time has no time zone."))
-    return moment
 
 
 def _form_context(site: Site, **extra) -> dict:

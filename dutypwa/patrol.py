@@ -175,22 +175,27 @@ def write_checkins(checkins: list[CheckIn]) -> None:
             db.session.expire(loaded)
 
 
+def parse_device_time(raw: str | None) -> datetime:
+    """The phone's clock as a form sends it (ISO 8601 with an offset); none: the server's."""
+    raw = (raw or "").strip()
+    if not raw:
+        return utcnow()
+    try:
+        moment = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        raise DomainError(_("The phone's time could not be read.")) from None
+    if moment.tzinfo is None:
+        raise DomainError(_("The phone's time has no time zone."))
+    return moment
+
+
 def parse_checkin_form(checkpoint: Checkpoint, form) -> dict:
     """Validate the check-in form; a DomainError (422) names what is wrong."""
     try:
         op_id = str(uuid.UUID(form.get("op_id", "")))
     except ValueError:
         raise DomainError(_("The form is missing its check-in id. Reload and try again.")) from None
-    raw_time = form.get("device_time", "").strip()
-    if raw_time:
-        try:
-            device_time = datetime.fromisoformat(raw_time.replace("Z", "+00:00"))
-        except ValueError:
-            raise DomainError(_("The phone's time could not be read.")) from None
-        if device_time.tzinfo is None:
-            raise DomainError(_("The phone's time has no time zone."))
-    else:
-        device_time = utcnow()
+    device_time = parse_device_time(form.get("device_time"))
     results = []
     missing = []
     for index, item in enumerate(checkpoint.checklist):
