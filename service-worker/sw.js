@@ -7,7 +7,7 @@
 //   /api/*                    -> the network only, never cached.
 // The contract with the server is docs/offline.md.
 
-import { currentUser, findCheckpoint, openDatabase } from "./sw/db.js";
+import { currentUser, findCheckpoint, openDatabase, referenceSites } from "./sw/db.js";
 import { flush } from "./sw/flush.js";
 import { opFromForm, outboxRoute, queuedFragment } from "./sw/ops.js";
 import { countsOf, enqueue } from "./sw/outbox.js";
@@ -38,6 +38,8 @@ const SYNC_TAG = "outbox";
 // Held by a running flush; a waiting worker takes it before skipWaiting().
 const FLUSH_LOCK = "dutypwa-flush";
 const MAX_FLUSH_ROUNDS = 3;
+const FINDING_FORM = /^\/s\/[^/]+\/findings\/new$/;
+const findingFormPath = (siteCode) => `/s/${encodeURIComponent(siteCode)}/findings/new`;
 
 const precached = new Set(
   (Array.isArray(PRECACHE_URLS) ? PRECACHE_URLS : []).map((url) => new URL(url, self.location).href),
@@ -170,6 +172,10 @@ async function savedPage(url) {
   if (page) return page;
   // The sync page reads its query (?queued=<id>) in the browser: any saved copy will do.
   if (url.pathname === SYNC_PAGE_URL) return (await cache.match(SYNC_PAGE_URL, { ignoreVary: true })) ?? null;
+  // The problem form opened from a checkpoint (?checkpoint=<token>): the site's saved form.
+  if (FINDING_FORM.test(url.pathname)) {
+    return (await cache.match(url.origin + url.pathname, { ignoreVary: true })) ?? null;
+  }
   // A checkpoint never opened on this phone: the shell renders it from the reference data.
   if (/^\/c\/[^/]+$/.test(url.pathname)) {
     return (await cache.match(CHECKPOINT_SHELL_URL, { ignoreVary: true })) ?? null;
@@ -194,7 +200,11 @@ async function saveShells({ force = false } = {}) {
   const user = await currentUser(await database());
   if (!user) return;
   const cache = await caches.open(PAGES_CACHE_PREFIX + user.id);
-  for (const path of [CHECKPOINT_SHELL_URL, SYNC_PAGE_URL]) {
+  // The problem form of each of the person's sites, so a problem can be reported offline
+  // from any checkpoint (the page fills in the checkpoint from the reference data).
+  const sites = await referenceSites(await database()).catch(() => []);
+  const findingForms = sites.map((site) => findingFormPath(site.code));
+  for (const path of [CHECKPOINT_SHELL_URL, SYNC_PAGE_URL, ...findingForms]) {
     // ignoreVary: the saved copy varies on Cookie and Accept-Encoding, this lookup has neither.
     const saved = await cache.match(path, { ignoreVary: true });
     const age = saved ? Date.now() - responseDate(saved) : Infinity;

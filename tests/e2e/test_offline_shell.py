@@ -502,3 +502,41 @@ def test_two_check_ins_from_one_saved_page_are_two_records(app_profile, login_as
         what="both visits on the server",
         page=page,
     )
+
+
+FINDING_FORM_SAVED = """async (userId) => {
+  const cache = await caches.open(`dutypwa-pages-${userId}`);
+  return Boolean(await cache.match('/s/CUIHU/findings/new', { ignoreVary: true }));
+}"""
+
+
+def test_problem_reported_offline_from_a_checkpoint_never_opened(
+    app_profile, login_as, server_db, shot
+):
+    """Item 7: a problem is reported offline from any checkpoint: the site's saved form is
+    shown and names the checkpoint from the reference data."""
+    checkpoint = server_db.checkpoint("021")
+    page = start_app(app_profile, login_as)
+    page.reload()  # a page after the reference data arrived tells the worker to save the form
+    wait_for_script(page, FINDING_FORM_SAVED, user_id(page), what="the saved problem form")
+    page.context.set_offline(True)
+
+    page.goto(f"/s/CUIHU/findings/new?checkpoint={checkpoint.token}")
+    expect(page.locator("[data-offline-checkpoint] [data-slot=name]")).to_have_text(checkpoint.name)
+    expect(page.locator("[data-place-fields]")).to_be_hidden()
+    op_id = page.locator("#finding-form input[name=op_id]").input_value()
+    page.locator("#finding-form input[name=category][value=equipment]").check()
+    page.fill("#finding-form textarea[name=description]", "集水井水位过高")
+    with page.expect_response(lambda r: r.request.method == "POST") as answered:
+        page.locator("#finding-form button[type=submit]").tap()
+    assert answered.value.status == 202
+    shot(page, "offline-problem-form-from-reference-data")
+
+    page.context.set_offline(False)
+    finding = wait_until(
+        lambda: server_db.scalar(select(Finding).where(Finding.id == op_id)),
+        timeout=30,
+        what="the problem on the server",
+        page=page,
+    )
+    assert (finding.checkpoint_id, finding.description) == (checkpoint.id, "集水井水位过高")
