@@ -158,6 +158,19 @@ class Server:
         lines = self.log_path.read_text().splitlines()
         return [json.loads(line) for line in lines if line.strip()]
 
+    def quiet(self, seconds: float = 1.0, timeout: float = 30) -> None:
+        """Wait until no new request has come for `seconds` (at most `timeout`)."""
+        deadline = time.monotonic() + timeout
+        seen = len(self.requests())
+        calm_since = time.monotonic()
+        while time.monotonic() < deadline:
+            time.sleep(0.15)
+            now = len(self.requests())
+            if now != seen:
+                seen, calm_since = now, time.monotonic()
+            elif time.monotonic() - calm_since >= seconds:
+                return
+
     def output_tail(self, lines: int = 30) -> str:
         return "\n".join(self.output_path.read_text().splitlines()[-lines:])
 

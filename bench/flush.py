@@ -244,20 +244,6 @@ def queue_plan(reference: dict, args) -> list[dict]:
     return plan
 
 
-def quiet(server: Server, seconds: float = 1.0, timeout: float = 20) -> None:
-    """Wait until the server has had no new request for `seconds` (bounded)."""
-    deadline = time.monotonic() + timeout
-    seen = len(server.requests())
-    calm_since = time.monotonic()
-    while time.monotonic() < deadline:
-        time.sleep(0.2)
-        now = len(server.requests())
-        if now != seen:
-            seen, calm_since = now, time.monotonic()
-        elif time.monotonic() - calm_since >= seconds:
-            return
-
-
 class WorkerNetwork:
     """The worker's requests as its CDP target reports them (Network domain), with wall
     clock times (requestWillBeSent's wallTime maps the monotonic timestamps)."""
@@ -354,7 +340,7 @@ def measure(args, server, context, sources, slow, offline, unthrottled, rate) ->
     log_in(page)
     page.wait_for_function(CONTROLLED)
     wait_until(lambda: page.evaluate(HAS_REFERENCE), timeout=20, what="the reference data")
-    quiet(server)
+    server.quiet()
     reference = page.evaluate(
         """() => fetch('/api/v1/reference', { headers: { 'X-Dutypwa-Sync': '1' },
                                               cache: 'no-store' }).then((r) => r.json())"""
@@ -436,7 +422,7 @@ def measure(args, server, context, sources, slow, offline, unthrottled, rate) ->
         raise RuntimeError(f"the outbox was not empty after {args.time_limit:.0f} s: {states}")
     # What follows the last photo: the backlog report, the late check-in's own flush.
     wait_until(lambda: not page.evaluate(OUTBOX_KEYS), timeout=30, what="the late check-in")
-    quiet(server, seconds=0.6)
+    server.quiet(seconds=0.6)
     for session in (page_cdp, worker):
         session.send("Network.emulateNetworkConditions", unthrottled)
     report(args, server, network, answers, photos, t0, emptied, before, rate, late)

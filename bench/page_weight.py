@@ -128,20 +128,6 @@ class Load:
         return [r for r in self.rows if r not in self.wasm]
 
 
-def quiet(server: Server, seconds: float, timeout: float = 30) -> None:
-    """Wait until the server has had no new request for `seconds` (bounded)."""
-    deadline = time.monotonic() + timeout
-    seen = len(server.requests())
-    calm_since = time.monotonic()
-    while time.monotonic() < deadline:
-        time.sleep(0.15)
-        now = len(server.requests())
-        if now != seen:
-            seen, calm_since = now, time.monotonic()
-        elif time.monotonic() - calm_since >= seconds:
-            return
-
-
 def measure(server, page, counter: BrowserBytes, name: str, path: str, action, calm) -> Load:
     before = len(server.requests())
     counter.total = 0
@@ -152,7 +138,7 @@ def measure(server, page, counter: BrowserBytes, name: str, path: str, action, c
         state = wait_until(lambda: page.evaluate(SCANNER_STATE), timeout=20, what="the scanner")
         if state != "scanning":
             print(f"  note: the scanner says '{state}', not 'scanning'", flush=True)
-    quiet(server, calm)
+    server.quiet(calm)
     page.wait_for_timeout(50)  # the last CDP events
     return Load(name, path, server.requests()[before:], counter.total)
 
@@ -183,7 +169,7 @@ def without_worker(playwright, folder: Path, server: Server, pages: list[str], c
         cdp = context.new_cdp_session(page)
         counter.listen(cdp)
         log_in(page)
-        quiet(server, calm)
+        server.quiet(calm)
         loads = {}
         for path in pages:
             cdp.send("Network.clearBrowserCache")
@@ -211,7 +197,7 @@ def with_worker(playwright, folder: Path, server: Server, token_path: str, calm)
             server, page, counter, "login page", "/login", lambda: page.goto("/login"), calm
         )
         page.wait_for_function(CONTROLLED)
-        quiet(server, calm)
+        server.quiet(calm)
         with urllib.request.urlopen(f"{server.url}/sw.js", timeout=10) as response:
             worker_source = response.read().decode()
         precached = set(json.loads(PRECACHE_LIST.search(worker_source).group(1)))
