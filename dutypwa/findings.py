@@ -10,13 +10,13 @@ import json
 import uuid
 from datetime import datetime, timedelta
 
-from flask import Blueprint, abort, current_app, request
+from flask import Blueprint, current_app, request
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlalchemy import select
 
-from dutypwa.access import roles_required, site_or_403
+from dutypwa.access import roles_required, site_object, site_or_403
 from dutypwa.errors import DomainError
 from dutypwa.extensions import db
 from dutypwa.http import render
@@ -258,9 +258,7 @@ def index(site_code: str):
 @roles_required(*PATROL_ROLES)
 def show(site_code: str, finding_id: str):
     site = site_or_403(site_code)
-    finding = db.session.get(Finding, finding_id)
-    if finding is None or finding.site_id != site.id:
-        abort(404, description=_("There is no such record at this site."))
+    finding = site_object(Finding, finding_id, site)
     arrived = set(
         db.session.scalars(
             select(Photo.id).where(Photo.id.in_([p.photo_id for p in finding.photos]))

@@ -17,7 +17,7 @@ from flask_login import current_user
 from sqlalchemy import case, select
 from sqlalchemy.dialects import postgresql, sqlite
 
-from dutypwa.access import roles_required, site_or_403
+from dutypwa.access import roles_required, site_object, site_or_403
 from dutypwa.errors import DomainError
 from dutypwa.extensions import db
 from dutypwa.http import render
@@ -354,9 +354,7 @@ def patrol_round(route: Route, now: datetime) -> dict:
 @roles_required(*PATROL_ROLES)
 def checkin_detail(site_code: str, checkin_id: str):
     site = site_or_403(site_code)
-    checkin = db.session.get(CheckIn, checkin_id)
-    if checkin is None or checkin.site_id != site.id:
-        abort(404, description=_("There is no such check-in at this site."))
+    checkin = site_object(CheckIn, checkin_id, site)
     if not current_user.is_manager and checkin.user_id != current_user.id:
         abort(403, description=_("Only supervisors see other people's check-ins."))
     return render(
