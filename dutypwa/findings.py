@@ -33,6 +33,7 @@ from dutypwa.models import (
     User,
     utcnow,
 )
+from dutypwa.nonconformities import due_at
 from dutypwa.patrol import PATROL_ROLES, parse_device_time
 from dutypwa.photos import store_photo
 
@@ -64,12 +65,13 @@ def record_finding(
     checkpoint: Checkpoint | None = None,
     area: Area | None = None,
     photo_ids: list[str] = (),
+    source: str | None = None,
     received_at: datetime | None = None,
     clock_offset_s: float | None = None,
     device_id: str | None = None,
 ) -> tuple[Finding, bool]:
     """Record a finding once; returns (finding, created). Same id, other body: 409."""
-    if category not in CATEGORIES:
+    if category not in CATEGORIES or category not in site.setting("categories"):
         raise DomainError(_("Choose a category."))
     if severity not in SEVERITIES:
         raise DomainError(_("Choose how urgent it is."))
@@ -104,11 +106,16 @@ def record_finding(
         if existing.payload_hash != payload_hash:
             raise DomainError(_("This finding was already recorded with other details."), 409)
         return existing, False
+    flagged = abs(clock_offset_s) > current_app.config["CLOCK_SKEW_FLAG_SECONDS"]
     finding = Finding(
         id=op_id,
         site_id=site.id,
         checkpoint=checkpoint,
         area=area or (checkpoint.area if checkpoint else None),
+        source=source or ("checkpoint" if checkpoint else "anywhere"),
+        # The correction clock starts when it was seen, unless the phone's clock is off.
+        due_at=due_at(site, severity, received_at if flagged else device_time),
+        recheck_due=checkpoint is not None,
         location=location,
         category=category,
         severity=severity,
@@ -117,7 +124,7 @@ def record_finding(
         device_time=device_time,
         received_at=received_at,
         clock_offset_s=clock_offset_s,
-        clock_flagged=abs(clock_offset_s) > current_app.config["CLOCK_SKEW_FLAG_SECONDS"],
+        clock_flagged=flagged,
         payload_hash=payload_hash,
         device_id=device_id,
         photos=[FindingPhoto(position=i, photo_id=p) for i, p in enumerate(photo_ids)],

@@ -102,6 +102,12 @@ def record_checkin(
             site_id=checkpoint.site_id,
             checkpoint=checkpoint,
             checkin=checkin,
+            area_id=checkpoint.area_id,
+            source="patrol",
+            # A checklist item found not OK is a normal-severity nonconformity; the next
+            # patrol that passes the checkpoint re-checks it.
+            due_at=received_at + timedelta(hours=checkpoint.site.setting("due_hours")["normal"]),
+            recheck_due=True,
             category=CHECKLIST_CATEGORY.get(checkpoint.kind, "other"),
             item=result["item"],
             description=result.get("note", ""),

@@ -21,8 +21,9 @@ from werkzeug.exceptions import HTTPException
 from dutypwa.errors import DomainError
 from dutypwa.extensions import csrf, db
 from dutypwa.findings import CATEGORY_LABELS, SEVERITY_LABELS, place_of, record_finding
-from dutypwa.models import CheckIn, Checkpoint, Device, Site, utcnow
+from dutypwa.models import CheckIn, Checkpoint, Device, Finding, Site, utcnow
 from dutypwa.models.checkpoint import listing_order
+from dutypwa.nonconformities import parse_step, record_step
 from dutypwa.patrol import (
     checkpoint_for_token,
     parse_checkin_form,
@@ -165,19 +166,38 @@ def apply_checkin(op: Op, context: Context) -> bool:
     return created
 
 
-def apply_finding(op: Op, context: Context) -> bool:
-    payload = op.payload
-    site = db.session.scalar(select(Site).where(Site.code == str(payload.get("site", ""))))
+def op_site(op: Op) -> Site:
+    site = db.session.scalar(select(Site).where(Site.code == str(op.payload.get("site", ""))))
     if site is None or not current_user.can_see_site(site):
         raise DomainError(_("You are not a member of that site."), 403)
+    return site
+
+
+def op_photo_ids(op: Op) -> list[str]:
+    photos = op.payload.get("photos") or []
+    if not isinstance(photos, list):
+        raise DomainError(_("A photo id is not a UUID."))
+    try:
+        return [str(uuid.UUID(str(p))) for p in photos]
+    except ValueError:
+        raise DomainError(_("A photo id is not a UUID.")) from None
+
+
+def op_fields(op: Op) -> dict:
+    """The form fields of a generic op (lifecycle steps, duty-log entries)."""
+    fields = op.payload.get("fields") or {}
+    if not isinstance(fields, dict) or not all(isinstance(v, str) for v in fields.values()):
+        raise DomainError(_("The form's fields are malformed."))
+    return fields
+
+
+def apply_finding(op: Op, context: Context) -> bool:
+    payload = op.payload
+    site = op_site(op)
     checkpoint, area = place_of(
         site, checkpoint_token=payload.get("checkpoint_token"), area_id=payload.get("area_id")
     )
-    photos = payload.get("photos") or []
-    try:
-        photo_ids = [str(uuid.UUID(str(p))) for p in photos]
-    except ValueError:
-        raise DomainError(_("A photo id is not a UUID.")) from None
+    photo_ids = op_photo_ids(op)
     _finding, created = record_finding(
         site,
         by=current_user,
@@ -197,7 +217,29 @@ def apply_finding(op: Op, context: Context) -> bool:
     return created
 
 
-APPLY = {"checkin": apply_checkin, "finding": apply_finding}
+def apply_finding_step(op: Op, context: Context) -> bool:
+    site = op_site(op)
+    finding = db.session.get(Finding, str(op.payload.get("subject", "")))
+    if finding is None or finding.site_id != site.id:
+        raise DomainError(_("There is no such nonconformity at this site."), 404)
+    step = parse_step(site, op_fields(op), op_photo_ids(op))
+    event, created = record_step(
+        finding,
+        by=current_user,
+        op_id=op.id,
+        device_time=op.device_time,
+        received_at=context.now,
+        clock_offset_s=context.offset,
+        device_id=context.device_id,
+        **step,
+    )
+    if not event.applied:
+        # Kept on the item's timeline as superseded; the phone lists the step with why.
+        raise DomainError(event.reason)
+    return created
+
+
+APPLY = {"checkin": apply_checkin, "finding": apply_finding, "finding_step": apply_finding_step}
 
 
 def apply_op(op: Op, context: Context) -> dict:

@@ -3,9 +3,19 @@
 
 // `done` is the root id of the server's answer to that form: the queued fragment uses
 // the same one, so htmx swaps it exactly like the server's.
+// Kinds after the first two send their form as it is (`fields`), with the site and the
+// subject (the nonconformity or duty-log entry) taken from the URL.
+const ID = "([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})";
 export const OUTBOX_ROUTES = [
   { kind: "checkin", pattern: /^\/c\/([^/]+)$/, done: "checkin-done" },
   { kind: "finding", pattern: /^\/s\/([^/]+)\/findings$/, done: "finding-done" },
+  {
+    kind: "finding_step",
+    pattern: new RegExp(`^/s/([^/]+)/findings/${ID}/steps$`),
+    done: "step-done",
+  },
+  { kind: "duty_entry", pattern: /^\/s\/([^/]+)\/log$/, done: "entry-done" },
+  { kind: "duty_step", pattern: new RegExp(`^/s/([^/]+)/log/${ID}/steps$`), done: "step-done" },
 ];
 
 // Fields that carry the form's plumbing, not the person's answers.
@@ -17,7 +27,10 @@ export function outboxRoute(method, url) {
   const path = new URL(url).pathname;
   for (const route of OUTBOX_ROUTES) {
     const match = route.pattern.exec(path);
-    if (match) return { ...route, param: decodeURIComponent(match[1]) };
+    if (match) {
+      const params = match.slice(1).map((part) => decodeURIComponent(part));
+      return { ...route, param: params[0], subject: params[1] ?? null };
+    }
   }
   return null;
 }
@@ -37,6 +50,11 @@ export async function opFromForm(route, form, makeId = () => crypto.randomUUID()
   };
   if (route.kind === "checkin") {
     return { ...base, site: null, payload: { token: route.param, fields: answers(form) } };
+  }
+  if (route.kind !== "finding") {
+    const payload = { site: route.param, fields: answers(form), photos: photos.map((p) => p.id) };
+    if (route.subject) payload.subject = route.subject.toLowerCase();
+    return { ...base, site: route.param, payload };
   }
   const area = stringField(form, "area_id");
   return {

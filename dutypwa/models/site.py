@@ -16,6 +16,35 @@ site_members = Table(
 )
 
 
+# Per-site settings of the duty work (issue 4); a site stores only what it changed.
+DEFAULT_SETTINGS = {
+    # Nonconformity categories offered on the forms, in this order.
+    "categories": [
+        "garden", "equipment", "hygiene", "safety", "lighting", "facilities", "discipline",
+        "other",
+    ],
+    # Correction due after raising, by severity, in hours.
+    "due_hours": {"urgent": 2, "normal": 24, "low": 168},
+    # Response due for a duty-log entry, by kind, in minutes.
+    "respond_minutes": {
+        "inquiry": 30, "help": 15, "complaint": 60, "repair": 120, "incident": 30,
+        "emergency": 10, "patrol_note": 1440,
+    },
+    # How long a level has to acknowledge an escalation before it goes up, in minutes.
+    "ack_minutes": {"2": 15, "3": 30},
+    # D11: the general duty officer is on the scene of an emergency within this time.
+    "emergency_arrival_minutes": 30,
+    # D8: the same category at the same place `count` times in `days` days.
+    "repetition_count": 3,
+    "repetition_days": 30,
+    # Teams a nonconformity or a work order can be assigned to.
+    "teams": ["maintenance", "cleaning", "greening", "security"],
+    # D7: the night shift, local times.
+    "night_start": "20:00",
+    "night_end": "08:00",
+}  # fmt: skip
+
+
 class Site(Base):
     __tablename__ = "site"
 
@@ -23,6 +52,9 @@ class Site(Base):
     code: Mapped[str] = mapped_column(String(20), unique=True)
     name: Mapped[str] = mapped_column(String(100))
     timezone: Mapped[str] = mapped_column(String(64), default="Asia/Shanghai")
+    settings: Mapped[dict] = mapped_column(
+        JSON, default=dict, comment="overrides of DEFAULT_SETTINGS"
+    )
     created_at: Mapped[created_at]
 
     areas: Mapped[list["Area"]] = relationship(
@@ -40,6 +72,10 @@ class Site(Base):
 
     def now(self) -> datetime:
         return utcnow().astimezone(self.tz)
+
+    def setting(self, key: str):
+        """A duty setting: the site's own value, else the default."""
+        return (self.settings or {}).get(key, DEFAULT_SETTINGS[key])
 
     def __repr__(self) -> str:
         return f"<Site {self.code}>"

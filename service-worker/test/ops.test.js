@@ -17,6 +17,13 @@ test("only POSTs to the outboxable form URLs are intercepted", () => {
   assert.equal(outboxRoute("POST", `${BASE}/s/CUIHU/findings/new`), null);
   assert.equal(outboxRoute("POST", `${BASE}/login`), null);
   assert.equal(outboxRoute("POST", `${BASE}/api/v1/sync`), null);
+  const id = "0b7e3f5c-2a44-4d3e-9a7b-1c2d3e4f5a6b";
+  const step = outboxRoute("POST", `${BASE}/s/CUIHU/findings/${id}/steps`);
+  assert.deepEqual([step.kind, step.param, step.subject], ["finding_step", "CUIHU", id]);
+  assert.equal(outboxRoute("POST", `${BASE}/s/CUIHU/log`).kind, "duty_entry");
+  assert.equal(outboxRoute("POST", `${BASE}/s/CUIHU/log/${id}/steps`).kind, "duty_step");
+  assert.equal(outboxRoute("POST", `${BASE}/s/CUIHU/findings/not-an-id/steps`), null);
+  assert.equal(outboxRoute("POST", `${BASE}/s/CUIHU/log/keys`), null);
 });
 
 function checkinForm(extra = {}) {
@@ -97,4 +104,25 @@ test("the queued fragment has the server answer's root id and escapes the senten
   const html = queuedFragment(checkinRoute, { id: OP_ID }, "Saved <b>here</b> & safe");
   assert.match(html, /^<section id="checkin-done" class="card queued" data-op-id="3f0b6f8e-[^"]+"/);
   assert.ok(html.includes("Saved &lt;b&gt;here&lt;/b&gt; &amp; safe"));
+});
+
+test("a lifecycle step keeps its form fields, site, subject and photos", async () => {
+  const id = "0b7e3f5c-2a44-4d3e-9a7b-1c2d3e4f5a6b";
+  const route = outboxRoute("POST", `${BASE}/s/CUIHU/findings/${id}/steps`);
+  const form = new FormData();
+  form.set("op_id", "4f9c2d1e-8b7a-4c3d-9e2f-1a0b9c8d7e6f");
+  form.set("device_time", "2026-11-26T10:00:00+08:00");
+  form.set("csrf_token", "x");
+  form.set("action", "correct");
+  form.set("note", "Replaced the bulb");
+  form.set("base", "3");
+  const op = await opFromForm(route, form);
+  assert.equal(op.kind, "finding_step");
+  assert.equal(op.site, "CUIHU");
+  assert.deepEqual(op.payload, {
+    site: "CUIHU",
+    subject: id,
+    fields: { action: "correct", note: "Replaced the bulb", base: "3" },
+    photos: [],
+  });
 });
