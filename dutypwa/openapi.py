@@ -56,6 +56,18 @@ FINDING_PAYLOAD = {
     },
 }
 
+FORM_PAYLOAD = {
+    "type": "object",
+    "required": ["site", "fields"],
+    "description": "finding_step, duty_entry, duty_step: the form as it is (docs/offline.md)",
+    "properties": {
+        "site": {"type": "string"},
+        "subject": {**UUID, "description": "the nonconformity or duty-log entry (steps)"},
+        "fields": {"type": "object", "additionalProperties": {"type": "string"}},
+        "photos": {"type": "array", "items": UUID, "maxItems": 6},
+    },
+}
+
 
 def document() -> dict:
     return {
@@ -74,9 +86,17 @@ def document() -> dict:
                     "required": ["id", "kind", "device_time", "payload"],
                     "properties": {
                         "id": UUID,
-                        "kind": {"enum": ["checkin", "finding"]},
+                        "kind": {
+                            "enum": [
+                                "checkin",
+                                "finding",
+                                "finding_step",
+                                "duty_entry",
+                                "duty_step",
+                            ]
+                        },
                         "device_time": TIME,
-                        "payload": {"oneOf": [CHECKIN_PAYLOAD, FINDING_PAYLOAD]},
+                        "payload": {"oneOf": [CHECKIN_PAYLOAD, FINDING_PAYLOAD, FORM_PAYLOAD]},
                     },
                 },
                 "Result": {
