@@ -58,6 +58,7 @@ messages: install
 
 bench: install
 	$(BIN)/python bench/coverage.py
+	$(BIN)/python bench/nonconformities.py
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/flush.py
 	$(BIN)/python bench/page_weight.py

@@ -54,6 +54,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         checkpoints,
         cli,
         dashboard,
+        dutylog,
         errors,
         findings,
         patrol,
@@ -61,7 +62,11 @@ def create_app(test_config: dict | None = None) -> Flask:
         places,
         pwa,
         qr,
+        reports,
+        repetition,
         scanner,
+        settings_page,
+        supervisor,
         sync,
     )
 
@@ -74,9 +79,14 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(dashboard.bp)
     app.register_blueprint(admin.bp)
     app.register_blueprint(findings.bp)
+    app.register_blueprint(dutylog.bp)
     app.register_blueprint(photos.bp)
     app.register_blueprint(sync.bp)
     app.register_blueprint(pwa.bp)
+    app.register_blueprint(repetition.bp)
+    app.register_blueprint(supervisor.bp)
+    app.register_blueprint(reports.bp)
+    app.register_blueprint(settings_page.bp)
     errors.register(app)
     app.after_request(security_headers)
     app.add_template_filter(local_time, "localtime")

@@ -15,6 +15,7 @@ def register(app: Flask) -> None:
     app.cli.add_command(list_sites)
     app.cli.add_command(create_user)
     app.cli.add_command(seed_demo)
+    app.cli.add_command(run_escalations)
 
 
 @click.command("create-site")
@@ -82,3 +83,24 @@ def seed_demo(if_empty: bool) -> None:
     summary = load_demo()
     db.session.commit()
     click.echo(summary)
+
+
+@click.command("escalations")
+@click.option("--at", "at", help="Run the clock up to this ISO time (UTC if no zone); default now.")
+def run_escalations(at: str | None) -> None:
+    """Run the escalation clock (D3) for every site; for cron or a systemd timer, every minute."""
+    from datetime import UTC, datetime
+
+    from dutypwa.escalation import advance_all, now
+
+    moment = now()
+    if at:
+        try:
+            moment = datetime.fromisoformat(at)
+        except ValueError:
+            raise click.BadParameter(f"not an ISO time: {at!r}", param_hint="--at") from None
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+    raised = advance_all(moment)
+    db.session.commit()
+    click.echo(f"{raised} escalations raised")

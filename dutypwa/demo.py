@@ -1,5 +1,7 @@
 """Demo data: a Chinese residential estate with ~30 checkpoints, routes, one user of each
-role and a day of check-ins, plus a second small site to show that sites are kept apart."""
+role and a day of check-ins, nonconformities in every state (one problem repeated enough
+to draft a D8 report) and a day of the duty log, plus a second small site to show that
+sites are kept apart. Everything after the places is made through the domain functions."""
 
 import random
 import uuid
@@ -9,8 +11,13 @@ import click
 from flask import current_app
 from sqlalchemy import select
 
+from dutypwa.dutylog import record_entry
+from dutypwa.dutylog.registers import create_follow_up
+from dutypwa.dutylog.shifts import last_night, shift_window
 from dutypwa.extensions import db
+from dutypwa.findings import record_finding
 from dutypwa.models import Area, Checkpoint, Post, Route, RouteStop, Site, User, utcnow
+from dutypwa.nonconformities import record_step
 from dutypwa.patrol import record_checkin
 
 DEMO_PASSWORD = "demo1234"
@@ -191,9 +198,13 @@ def load_demo(now: datetime | None = None) -> str:
                         clock_offset_s=0.0,
                     )
                     count += 1
+    people = {user.username: user for user in users}
+    findings = _nonconformities(site, people, checkpoints, now, rng)
+    entries = _duty_log(site, people, now, rng)
     return (
         f"demo loaded: site CUIHU with {len(checkpoints)} checkpoints, {len(routes)} routes, "
-        f"{count} check-ins; site NANHU; users "
+        f"{count} check-ins, {findings} nonconformities, {entries} duty-log entries; "
+        "site NANHU; users "
         + ", ".join(u.username for u in users + other_users)
         + f" (password {DEMO_PASSWORD})"
     )
@@ -201,3 +212,145 @@ def load_demo(now: datetime | None = None) -> str:
 
 def _stops(checkpoints: list[Checkpoint]) -> list[RouteStop]:
     return [RouteStop(checkpoint=c, position=i) for i, c in enumerate(checkpoints)]
+
+
+# Nonconformities in each state: (checkpoint code or area name, category, severity, what,
+# raised how long ago, raised by, the steps after it: (action, by, hours later, fields)).
+NONCONFORMITIES = [
+    ("会所", "hygiene", "normal", "会所二楼走廊地面有积水，易滑倒", timedelta(hours=2), "1002", []),
+    ("009", "hygiene", "normal", "垃圾桶满溢，未按时清运", timedelta(hours=20), "1003",
+     [("assign", "2001", 1, {"assignee": "1001", "note": "请今天上午清运"})]),
+    ("023", "safety", "urgent", "防火门闭门器损坏，门不能自动关闭", timedelta(hours=26), "1001",
+     [("assign", "2001", 0.5, {"team": "maintenance", "note": "更换闭门器"})]),
+    ("012", "garden", "normal", "水景池漂浮落叶，水面浑浊", timedelta(days=2), "1001",
+     [("assign", "2001", 1, {"assignee": "1002"}),
+      ("correct", "1002", 5, {"note": "已打捞落叶，清洗过滤网"})]),
+    ("013", "facilities", "low", "围墙铁艺栏杆一处松动", timedelta(days=4), "1001",
+     [("correct", "1001", 3, {"note": "已紧固螺栓"}),
+      ("verify_pass", "2001", 20, {"note": "复查合格"})]),
+    ("022", "facilities", "normal", "道闸地感失灵，车辆需人工抬杆", timedelta(days=3), "1003",
+     [("assign", "2001", 1, {"team": "maintenance"}),
+      ("correct", "1003", 6, {"note": "已重启道闸控制器"}),
+      ("verify_fail", "2001", 22, {"note": "复查仍时好时坏，需更换地感线圈"})]),
+    # The same kind of problem at the same garden checkpoint three times in 30 days (D8).
+    ("011", "lighting", "normal", "6号楼前庭院灯不亮", timedelta(days=25), "1002",
+     [("correct", "1003", 20, {"note": "更换灯泡"}), ("verify_pass", "2001", 30, {})]),
+    ("011", "lighting", "normal", "6号楼前庭院灯灯罩破损，灯不亮", timedelta(days=12), "1001",
+     [("correct", "1002", 8, {"note": "更换灯罩和灯泡"}), ("verify_pass", "2001", 24, {})]),
+    ("011", "lighting", "normal", "6号楼前庭院灯又不亮了，疑似线路问题", timedelta(hours=3),
+     "1003", []),
+]  # fmt: skip
+
+
+def _op_id(rng: random.Random) -> str:
+    return str(uuid.UUID(int=rng.getrandbits(128), version=4))
+
+
+def _nonconformities(site, people, checkpoints, now, rng) -> int:
+    by_code = {checkpoint.code: checkpoint for checkpoint in checkpoints}
+    areas = {area.name: area for area in site.areas}
+    for place, category, severity, what, ago, by, steps in NONCONFORMITIES:
+        when = now - ago
+        finding, _created = record_finding(
+            site,
+            by=people[by],
+            op_id=_op_id(rng),
+            device_time=when,
+            received_at=when + timedelta(seconds=2),
+            clock_offset_s=0.0,
+            category=category,
+            severity=severity,
+            description=what,
+            checkpoint=by_code.get(place),
+            area=areas.get(place),
+        )
+        for action, actor, hours, fields in steps:
+            at = when + timedelta(hours=hours)
+            assignee = fields.get("assignee")
+            record_step(
+                finding,
+                by=people[actor],
+                op_id=_op_id(rng),
+                device_time=at,
+                received_at=at + timedelta(seconds=2),
+                clock_offset_s=0.0,
+                action=action,
+                note=fields.get("note", ""),
+                assignee_id=people[assignee].id if assignee else None,
+                assignee_team=fields.get("team", ""),
+            )
+    return len(NONCONFORMITIES)
+
+
+def _duty_log(site, people, now, rng) -> int:
+    """A day of the duty log: an answered inquiry, a repair and a complaint that became a
+    work order and a complaint record, and a repair left open by last night's shift (D7)."""
+    posts = {post.name: post for post in site.posts}
+    night = last_night(site, now)
+    today = site.local(now).date()
+    day = shift_window(site, today, "day")
+    if day.start + timedelta(hours=2) > now:  # early morning: yesterday's day shift
+        day = shift_window(site, today - timedelta(days=1), "day")
+    morning = day.start + timedelta(hours=1, minutes=20)
+    entries = [
+        {
+            "kind": "inquiry",
+            "at": morning,
+            "by": "1001",
+            "post": "客户服务中心",
+            "reporter_name": "王女士",
+            "reporter_unit": "3-2-701",
+            "reporter_phone": "138****6621",
+            "summary": "咨询物业费缴纳方式",
+            "handling": "告知可在客服中心或微信公众号缴纳",
+            "result": "业主表示清楚",
+            "status": "closed",
+        },
+        {
+            "kind": "repair",
+            "at": morning + timedelta(minutes=25),
+            "by": "1001",
+            "post": "客户服务中心",
+            "reporter_name": "陈先生",
+            "reporter_unit": "5-1-302",
+            "reporter_phone": "139****0817",
+            "summary": "卫生间天花板渗水",
+            "handling": "已通知维修工上门查看",
+            "follow": True,
+        },
+        {
+            "kind": "complaint",
+            "at": morning + timedelta(minutes=35),
+            "by": "1002",
+            "post": "客户服务中心",
+            "reporter_name": "刘先生",
+            "reporter_unit": "1-3-1201",
+            "summary": "楼上住户夜间装修噪音",
+            "handling": "已电话联系楼上住户，要求停止夜间施工",
+            "follow": True,
+        },
+        {
+            "kind": "repair",
+            "at": night.start + timedelta(hours=3, minutes=10),
+            "by": "1003",
+            "post": "正门岗",
+            "location": "车库B1入口",
+            "summary": "道闸无法自动抬杆，已改为人工放行",
+            "handling": "已切换人工放行，待白班报修",
+        },
+    ]
+    for fields in entries:
+        at, by, follow = fields.pop("at"), people[fields.pop("by")], fields.pop("follow", False)
+        entry, _created = record_entry(
+            site,
+            by=by,
+            op_id=_op_id(rng),
+            device_time=at,
+            received_at=at + timedelta(seconds=3),
+            clock_offset_s=0.0,
+            post=posts.get(fields.pop("post")),
+            **fields,
+        )
+        if follow:
+            create_follow_up(site, entry, by=by, at=at + timedelta(minutes=5))
+    return len(entries)

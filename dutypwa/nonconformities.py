@@ -10,12 +10,13 @@ state of the item and no longer applies (the person is shown why).
 
 import hashlib
 import json
+import uuid
 from datetime import datetime, timedelta
 
 from flask import current_app
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from dutypwa.errors import DomainError
 from dutypwa.extensions import db
@@ -24,6 +25,7 @@ from dutypwa.models import (
     MAX_PHOTOS,
     OPEN_STATES,
     STEPS,
+    CheckpointState,
     Finding,
     FindingEvent,
     Site,
@@ -124,6 +126,16 @@ def refusal_for(finding: Finding, action: str, user: User) -> str | None:
         assigned_to_other=finding.assignee_id is not None and finding.assignee_id != user.id,
         own_correction=finding.corrected_by_id == user.id,
     )
+
+
+def refused_for_who(finding: Finding, action: str, user: User) -> bool:
+    """Whether the refusal is about the person (role, someone else's item, their own
+    correction: 403) rather than about the item's state (422)."""
+    if action not in STEPS or finding.status == "closed":
+        return False
+    if action in MANAGER_STEPS and user.role not in MANAGERS:
+        return True
+    return finding.status in FROM[action] and refusal_for(finding, action, user) is not None
 
 
 def steps_for(finding: Finding, user: User) -> list[str]:
@@ -252,7 +264,7 @@ def record_step(
     if reason is not None:
         # A step made against an older state, by someone whose role allows it, is kept.
         if not stale or refusal(FROM[action][0], action, by.role) is not None:
-            raise DomainError(reason)
+            raise DomainError(reason, 403 if refused_for_who(finding, action, by) else 422)
         last = finding.events[-1] if finding.events else None
         if last is not None:
             reason = _(
@@ -309,6 +321,16 @@ def _apply(finding: Finding, event: FindingEvent, by: User, now: datetime) -> No
         finding.closed_at = now
         finding.recheck_due = False
         finding.deduction = event.deduction
+        if finding.checkin_id is not None:
+            # The coverage state counts a check-in's items found not OK while they are open.
+            db.session.execute(
+                update(CheckpointState)
+                .where(
+                    CheckpointState.checkpoint_id == finding.checkpoint_id,
+                    CheckpointState.open_findings > 0,
+                )
+                .values(open_findings=CheckpointState.open_findings - 1)
+            )
     elif action == "recheck":
         finding.recheck_due = False
     target = TARGET[action]
@@ -329,3 +351,72 @@ def after_photos(finding: Finding) -> list[str]:
         if event.applied and event.action == "correct"
         for photo in event.photo_ids
     ]
+
+
+def latest_recheck(finding: Finding) -> FindingEvent | None:
+    """The latest re-check made on patrol: evidence for the verification."""
+    rechecks = [e for e in finding.events if e.applied and e.action == "recheck"]
+    return rechecks[-1] if rechecks else None
+
+
+def site_people(site: Site) -> list[User]:
+    """The active people of the site, whom an item can be assigned to."""
+    return db.session.scalars(
+        select(User)
+        .join(site_members, site_members.c.user_id == User.id)
+        .where(site_members.c.site_id == site.id, User.active)
+        .order_by(User.display_name)
+    ).all()
+
+
+def recheck_findings(checkpoint) -> list[Finding]:
+    """Open nonconformities at this checkpoint that the next patrol passing it re-checks."""
+    return db.session.scalars(
+        select(Finding)
+        .where(
+            Finding.checkpoint_id == checkpoint.id,
+            Finding.recheck_due,
+            Finding.status.in_(OPEN_STATES),
+        )
+        .order_by(Finding.received_at)
+        .limit(20)
+    ).all()
+
+
+def record_rechecks(
+    checkin,
+    answers: dict[str, str],
+    *,
+    by: User,
+    received_at: datetime,
+    clock_offset_s: float | None,
+    device_id: str | None,
+) -> list[str]:
+    """The re-check answers of a check-in ({finding id: "ok" | "not_ok"}), each a step
+    whose id comes from the check-in's, so a replayed check-in makes each once. An answer
+    for an item that is gone, of another checkpoint, or closed meanwhile is left out:
+    the ids of those are returned, so the page can say so."""
+    skipped = []
+    for finding_id, result in answers.items():
+        finding = db.session.get(Finding, finding_id)
+        if (
+            finding is None
+            or finding.checkpoint_id != checkin.checkpoint_id
+            or finding.status not in OPEN_STATES
+        ):
+            skipped.append(finding_id)
+            continue
+        event_id = str(uuid.uuid5(uuid.UUID(checkin.id), f"recheck/{finding_id}"))
+        record_step(
+            finding,
+            by=by,
+            op_id=event_id,
+            device_time=checkin.device_time,
+            action="recheck",
+            result=result,
+            checkin_id=checkin.id,
+            received_at=received_at,
+            clock_offset_s=clock_offset_s,
+            device_id=device_id,
+        )
+    return skipped

@@ -26,17 +26,22 @@ from dutypwa.models import (
     Checkpoint,
     CheckpointState,
     Finding,
+    FindingEvent,
     Route,
     User,
     VoidedToken,
     utcnow,
 )
+from dutypwa.nonconformities import recheck_findings, record_rechecks
 
 bp = Blueprint("patrol", __name__)
 
 PATROL_ROLES = ("staff", "supervisor", "director", "admin")
 # A "not OK" checklist item becomes a finding of this category.
 CHECKLIST_CATEGORY = {"garden": "garden", "equipment": "equipment"}
+# The check-in form's re-check answers are fields named recheck:<finding id>.
+RECHECK_PREFIX = "recheck:"
+MAX_RECHECKS = 50
 
 
 def record_checkin(
@@ -53,13 +58,17 @@ def record_checkin(
     device_id: str | None = None,
     stored: Mapping[str, CheckIn] | None = None,
     flush: bool = True,
+    rechecks: Mapping[str, str] | None = None,
 ) -> tuple[CheckIn, bool]:
     """Record a visit once; returns (check_in, created). A replay of the same op is a
     duplicate; the same id with a different body is refused (409).
 
     A sync batch looks its op ids up at once and passes what it found as `stored` (every
     id of the batch not in it is new), and writes its new check-ins together: with
-    `flush=False` nothing is written until it calls write_checkins()."""
+    `flush=False` nothing is written until it calls write_checkins().
+
+    `rechecks` ({finding id: "ok" | "not_ok"}) are the answers to the re-checks of the
+    checkpoint's open nonconformities; each becomes a "recheck" step of its item."""
     received_at = received_at or utcnow()
     if clock_offset_s is None:
         clock_offset_s = (received_at - device_time).total_seconds()
@@ -70,6 +79,8 @@ def record_checkin(
         "results": results,
         "note": note,
     }
+    if rechecks:  # only when given: the hashes of earlier check-ins stay as they were
+        body["rechecks"] = dict(rechecks)
     payload_hash = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
     existing = stored.get(op_id) if stored is not None else db.session.get(CheckIn, op_id)
     if existing is not None:
@@ -122,6 +133,15 @@ def record_checkin(
         if not result["ok"]
     ]
     db.session.add_all(findings)
+    if rechecks:
+        record_rechecks(
+            checkin,
+            dict(rechecks),
+            by=by,
+            received_at=received_at,
+            clock_offset_s=clock_offset_s,
+            device_id=device_id,
+        )
     if flush:
         write_checkins([checkin])
     return checkin, True
@@ -179,6 +199,12 @@ def write_checkins(checkins: list[CheckIn]) -> None:
         )
         if loaded is not None:
             db.session.expire(loaded)
+    from dutypwa.repetition import detect_repetition  # D8; imports this module
+
+    for checkin in checkins:
+        if not all(result["ok"] for result in checkin.results):
+            for finding in checkin.findings:  # its checklist findings, flushed above
+                detect_repetition(finding)
 
 
 def parse_device_time(raw: str | None) -> datetime:
@@ -218,7 +244,29 @@ def parse_checkin_form(checkpoint: Checkpoint, form) -> dict:
     note = form.get("note", "").strip()
     if len(note) > 1000:
         raise DomainError(_("The note is too long (at most 1000 characters)."))
-    return {"op_id": op_id, "device_time": device_time, "results": results, "note": note}
+    parsed = {"op_id": op_id, "device_time": device_time, "results": results, "note": note}
+    rechecks = parse_rechecks(form)
+    if rechecks:
+        parsed["rechecks"] = rechecks
+    return parsed
+
+
+def parse_rechecks(form) -> dict[str, str]:
+    """The optional re-check answers `recheck:<finding id>` = ok | not_ok (unanswered
+    ones are not sent). An id that names no item is left for record_rechecks() to skip."""
+    rechecks = {}
+    for name in form:
+        if not name.startswith(RECHECK_PREFIX):
+            continue
+        answer = form.get(name, "")
+        if answer == "":
+            continue
+        if answer not in ("ok", "not_ok"):
+            raise DomainError(_("Answer each re-check with fixed or still a problem."))
+        rechecks[name[len(RECHECK_PREFIX) :].strip().lower()[:36]] = answer
+        if len(rechecks) > MAX_RECHECKS:
+            raise DomainError(_("Too many re-check answers."))
+    return rechecks
 
 
 def checkpoint_for_token(
@@ -254,6 +302,7 @@ def checkpoint_page(token: str):
         site=checkpoint.site,
         state=state,
         op_id=str(uuid.uuid4()),
+        rechecks=recheck_findings(checkpoint),
     )
 
 
@@ -276,6 +325,7 @@ def checkin(token: str):
             op_id=request.form.get("op_id") or str(uuid.uuid4()),
             error=error.message,
             form=request.form,
+            rechecks=recheck_findings(checkpoint),
         )
     db.session.commit()
     return render(
@@ -287,7 +337,23 @@ def checkin(token: str):
         checkin=checkin,
         created=created,
         state=db.session.get(CheckpointState, checkpoint.id),
+        **recheck_outcome(checkin, fields.get("rechecks", {})),
     )
+
+
+def recheck_outcome(checkin: CheckIn, answered: Mapping[str, str]) -> dict:
+    """What became of a check-in's re-check answers: the steps recorded and the answers
+    left out because their item is gone or was closed meanwhile."""
+    recorded = db.session.scalars(
+        select(FindingEvent)
+        .where(FindingEvent.checkin_id == checkin.id)
+        .order_by(FindingEvent.received_at)
+    ).all()
+    done = {event.finding_id for event in recorded}
+    return {
+        "rechecked": recorded,
+        "recheck_skipped": [finding_id for finding_id in answered if finding_id not in done],
+    }
 
 
 @bp.get("/s/<site_code>/patrol")
@@ -369,4 +435,5 @@ def checkin_detail(site_code: str, checkin_id: str):
         checkpoint=checkin.checkpoint,
         checkin=checkin,
         created=False,
+        **recheck_outcome(checkin, {}),
     )

@@ -18,10 +18,20 @@ from flask_login import current_user
 from sqlalchemy import select
 from werkzeug.exceptions import HTTPException
 
+from dutypwa.dutylog import parse_entry, parse_entry_step, record_entry, record_entry_step
 from dutypwa.errors import DomainError
 from dutypwa.extensions import csrf, db
 from dutypwa.findings import CATEGORY_LABELS, SEVERITY_LABELS, place_of, record_finding
-from dutypwa.models import CheckIn, Checkpoint, Device, Finding, Site, utcnow
+from dutypwa.models import (
+    OPEN_STATES,
+    CheckIn,
+    Checkpoint,
+    Device,
+    DutyEntry,
+    Finding,
+    Site,
+    utcnow,
+)
 from dutypwa.models.checkpoint import listing_order
 from dutypwa.nonconformities import parse_step, record_step
 from dutypwa.patrol import (
@@ -239,7 +249,53 @@ def apply_finding_step(op: Op, context: Context) -> bool:
     return created
 
 
-APPLY = {"checkin": apply_checkin, "finding": apply_finding, "finding_step": apply_finding_step}
+def apply_duty_entry(op: Op, context: Context) -> bool:
+    site = op_site(op)
+    if op_photo_ids(op):
+        raise DomainError(_("A duty-log entry does not take photos."))
+    _entry, created = record_entry(
+        site,
+        by=current_user,
+        op_id=op.id,
+        device_time=op.device_time,
+        received_at=context.now,
+        clock_offset_s=context.offset,
+        device_id=context.device_id,
+        **parse_entry(site, op_fields(op)),
+    )
+    return created
+
+
+def apply_duty_step(op: Op, context: Context) -> bool:
+    site = op_site(op)
+    entry = db.session.get(DutyEntry, str(op.payload.get("subject", "")))
+    if entry is None or entry.site_id != site.id:
+        raise DomainError(_("There is no such duty-log entry at this site."), 404)
+    if op_photo_ids(op):
+        raise DomainError(_("A duty-log step does not take photos."))
+    event, created = record_entry_step(
+        entry,
+        by=current_user,
+        op_id=op.id,
+        device_time=op.device_time,
+        received_at=context.now,
+        clock_offset_s=context.offset,
+        device_id=context.device_id,
+        **parse_entry_step(op_fields(op)),
+    )
+    if event.outcome != "applied":
+        # Kept on the entry's timeline as superseded; the phone lists the step with why.
+        raise DomainError(event.reason)
+    return created
+
+
+APPLY = {
+    "checkin": apply_checkin,
+    "finding": apply_finding,
+    "finding_step": apply_finding_step,
+    "duty_entry": apply_duty_entry,
+    "duty_step": apply_duty_step,
+}
 
 
 def apply_op(op: Op, context: Context) -> dict:
@@ -340,6 +396,25 @@ def reference():
             .where(Checkpoint.site_id == site.id, Checkpoint.active)
             .order_by(*listing_order())
         ).all()
+        # Open problems the next patrol re-checks, so the offline checkpoint page asks too.
+        rechecks: dict[int, list] = {}
+        for finding in db.session.scalars(
+            select(Finding)
+            .where(
+                Finding.site_id == site.id,
+                Finding.recheck_due,
+                Finding.checkpoint_id.is_not(None),
+                Finding.status.in_(OPEN_STATES),
+            )
+            .order_by(Finding.received_at)
+        ):
+            rechecks.setdefault(finding.checkpoint_id, []).append(
+                {
+                    "id": finding.id,
+                    "text": finding.item or finding.description[:80],
+                    "raised_at": finding.received_at.isoformat(),
+                }
+            )
         sites.append(
             {
                 "code": site.code,
@@ -355,6 +430,7 @@ def reference():
                         "kind": c.kind,
                         "description": c.description,
                         "checklist": c.checklist,
+                        "rechecks": rechecks.get(c.id, [])[:20],
                     }
                     for c in checkpoints
                 ],

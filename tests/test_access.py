@@ -8,9 +8,12 @@ from datetime import UTC, datetime
 
 import pytest
 
+from dutypwa.dutylog import record_entry
+from dutypwa.escalation import escalate
 from dutypwa.extensions import db
 from dutypwa.findings import record_finding
-from dutypwa.models import ROLES, Photo
+from dutypwa.models import ROLES, Photo, RepetitionReport
+from dutypwa.models.dutylog import FollowUp, KeyLoan
 from dutypwa.patrol import record_checkin
 from tests.conftest import new_op_id
 
@@ -34,6 +37,11 @@ EXPECTED = {
     "findings.create": EVERYONE,
     "findings.index": EVERYONE,
     "findings.show": EVERYONE,
+    "findings.step": EVERYONE,
+    **{f"dutylog.{name}": EVERYONE for name in (
+        "index", "new", "create", "show", "step", "record", "create_follow_up", "follow_ups",
+        "follow_up", "change_follow_up", "keys", "lend_key", "return_key",
+    )},
     "photos.photo": EVERYONE,
     "photos.thumbnail": EVERYONE,
     "sync.sync": API,
@@ -46,6 +54,12 @@ EXPECTED = {
     "pwa.offline": PUBLIC,
     "pwa.checkpoint_shell": EVERYONE,
     "pwa.sync_page": EVERYONE,
+    **{f"repetition.{name}": MANAGERS for name in ("index", "show", "update", "send", "scan")},
+    **{f"supervisor.{name}": MANAGERS for name in ("acknowledge", "inbox", "badge", "day", "review")},
+    "supervisor.report_up_finding": EVERYONE,
+    "supervisor.report_up_entry": EVERYONE,
+    **{f"reports.{name}": MANAGERS for name in ("targets", "targets_csv")},
+    **{f"settings.{name}": MANAGERS for name in ("edit", "update")},
     "dashboard.coverage": MANAGERS,
     "checkpoints.index": MANAGERS,
     "checkpoints.create": MANAGERS,
@@ -77,7 +91,8 @@ EXPECTED = {
 }  # fmt: skip
 
 SITE_SCOPED_ARGS = {"site_code", "token", "checkpoint_id", "checkin_id", "area_id", "post_id",
-                    "route_id", "finding_id", "photo_id"}  # fmt: skip
+                    "route_id", "finding_id", "photo_id", "report_id",
+                    "entry_id", "follow_up_id", "key_id", "escalation_id"}  # fmt: skip
 
 
 @pytest.fixture
@@ -102,6 +117,21 @@ def world(make_site, make_user, make_area, make_post, make_checkpoint, make_rout
         )  # fmt: skip
         photo = Photo(id=new_op_id(), site_id=site.id, sha256="0" * 64, width=1, height=1, size=1)
         db.session.add(photo)
+        entry, _ = record_entry(
+            site, by=staff, op_id=new_op_id(), device_time=datetime.now(UTC), kind="repair",
+            summary="x",
+        )  # fmt: skip
+        follow_up = FollowUp(site_id=site.id, entry=entry, type="work_order", number="WX-1",
+                             title="x", created_by_id=staff.id)  # fmt: skip
+        key = KeyLoan(site_id=site.id, key_name="k", taken_by="t", approved_by_id=staff.id,
+                      recorded_by_id=staff.id)  # fmt: skip
+        db.session.add_all([follow_up, key])
+        report = RepetitionReport(
+            site_id=site.id, category="other", area_id=area.id, threshold=3, window_days=30,
+            title="t", body="b", findings=[finding],
+        )  # fmt: skip
+        db.session.add(report)
+        escalation = escalate(site, level=2, reason="manual", at=datetime.now(UTC), entry=entry)
         db.session.commit()
         objects[site.code] = {
             "site_code": site.code,
@@ -117,6 +147,11 @@ def world(make_site, make_user, make_area, make_post, make_checkpoint, make_rout
             "name": "outbox",
             "finding_id": finding.id,
             "photo_id": photo.id,
+            "entry_id": entry.id,
+            "follow_up_id": follow_up.id,
+            "key_id": key.id,
+            "report_id": report.id,
+            "escalation_id": escalation.id,
         }
     return objects, users
 

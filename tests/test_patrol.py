@@ -7,6 +7,7 @@ from sqlalchemy import func, select
 
 from dutypwa.extensions import db
 from dutypwa.models import CheckIn, CheckpointState, Finding, VoidedToken
+from dutypwa.nonconformities import record_step
 from tests.conftest import new_op_id
 
 CHECKLIST = ["压力表读数正常", "无漏水渗水"]
@@ -92,7 +93,7 @@ def test_same_id_with_other_details_is_a_conflict(client, login, staff, site, ma
     assert db.session.get(CheckIn, op_id).note == "a"
 
 
-def test_checklist_results_and_findings(client, login, staff, site, make_checkpoint):
+def test_checklist_results_and_findings(client, login, staff, site, make_checkpoint, make_user):
     """D1: a "not ok" checklist item is recorded as a finding to correct."""
     checkpoint = make_checkpoint(site, kind="equipment", checklist=CHECKLIST)
     login(staff)
@@ -111,6 +112,15 @@ def test_checklist_results_and_findings(client, login, staff, site, make_checkpo
     assert (finding.item, finding.description, finding.status) == (CHECKLIST[1], "阀门渗水", "open")
     assert finding.category == "equipment" and finding.created_by_id == staff.id
     assert db.session.get(CheckpointState, checkpoint.id).open_findings == 1
+
+    # Corrected and verified: the coverage state no longer counts it as open.
+    supervisor = make_user("supervisor", sites=[site], username="sup")
+    when = datetime.now(UTC)
+    record_step(finding, by=staff, op_id=new_op_id(), device_time=when, action="correct", note="x")
+    record_step(finding, by=supervisor, op_id=new_op_id(), device_time=when, action="verify_pass")
+    db.session.commit()
+    db.session.expire_all()
+    assert db.session.get(CheckpointState, checkpoint.id).open_findings == 0
 
 
 @pytest.mark.parametrize(

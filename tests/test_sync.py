@@ -7,7 +7,9 @@ import pytest
 from sqlalchemy import func, select
 
 from dutypwa.extensions import db
+from dutypwa.findings import record_finding
 from dutypwa.models import CheckIn, Device, Finding
+from tests.conftest import new_op_id
 
 HEADERS = {"X-Dutypwa-Sync": "1", "Sec-Fetch-Site": "same-origin"}
 CHECKLIST = ["压力正常", "无漏水"]
@@ -247,6 +249,28 @@ def test_reference_data_lists_my_sites_checkpoints(client, staff, site, checkpoi
     assert (point["token"], point["checklist"]) == (checkpoint.token, CHECKLIST)
     assert {c["key"] for c in data["categories"]} >= {"garden", "equipment", "safety"}
     assert data["user"]["id"] == staff.id
+    assert point["rechecks"] == []
+
+
+def test_reference_data_lists_rechecks_for_the_offline_checkpoint_page(
+    client, staff, site, checkpoint
+):
+    """A problem raised at a checkpoint is re-checked by the next patrol, offline too."""
+    finding, _created = record_finding(
+        site,
+        by=staff,
+        op_id=new_op_id(),
+        device_time=datetime.now(UTC),
+        category="equipment",
+        severity="normal",
+        description="Pump leaking",
+        checkpoint=checkpoint,
+    )
+    db.session.commit()
+    point = client.get("/api/v1/reference", headers=HEADERS).get_json()["sites"][0]["checkpoints"][
+        0
+    ]
+    assert [(r["id"], r["text"]) for r in point["rechecks"]] == [(finding.id, "Pump leaking")]
 
 
 def test_openapi_document(client):

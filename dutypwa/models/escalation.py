@@ -16,7 +16,7 @@ from dutypwa.models.user import User
 # Levels an item goes up through; 1 is the person on duty, where everything starts.
 LEVELS = {1: "staff", 2: "supervisor", 3: "director"}
 LEVEL_ROLES = {2: ("supervisor", "director", "admin"), 3: ("director", "admin")}
-ESCALATION_REASONS = ("manual", "overdue", "emergency", "unacknowledged")
+ESCALATION_REASONS = ("manual", "overdue", "emergency", "unacknowledged", "no_arrival")
 
 
 class Escalation(Base):
@@ -56,8 +56,8 @@ class Escalation(Base):
 
 
 class Review(Base):
-    """A supervisor marked a duty-log entry or a nonconformity as reviewed (D9), with the
-    follow-up action they decided, if any."""
+    """A supervisor marked a duty-log entry, a nonconformity or a work order / complaint
+    record as reviewed (D9), with the follow-up action they decided, if any."""
 
     __tablename__ = "review"
 
@@ -65,6 +65,7 @@ class Review(Base):
     site_id: Mapped[int] = mapped_column(ForeignKey("site.id"), index=True)
     finding_id: Mapped[str | None] = mapped_column(ForeignKey("finding.id"), index=True)
     entry_id: Mapped[str | None] = mapped_column(ForeignKey("duty_entry.id"), index=True)
+    follow_up_id: Mapped[int | None] = mapped_column(ForeignKey("follow_up.id"), index=True)
     reviewed_by_id: Mapped[int] = mapped_column(ForeignKey("user.id"))
     reviewed_at: Mapped[created_at]
     follow_up: Mapped[str] = mapped_column(String(500), default="")

@@ -36,6 +36,10 @@ async function render(shell) {
   const checklist = slot(form, "checklist");
   (checkpoint.checklist ?? []).forEach((item, index) => checklist.append(checkItem(shell, item, index)));
   checklist.hidden = !checkpoint.checklist?.length;
+  // Problems found here earlier: the answers become re-check steps (recheck:<finding id>).
+  const rechecks = slot(form, "rechecks");
+  (checkpoint.rechecks ?? []).forEach((finding) => rechecks.append(recheckItem(finding)));
+  rechecks.hidden = !checkpoint.rechecks?.length;
   slot(shell, "form").replaceWith(form);
   window.htmx?.process(form);
 }
@@ -47,6 +51,14 @@ function checkItem(shell, item, index) {
   const note = row.querySelector("input[type=text]");
   note.name = `note-${index}`;
   note.setAttribute("aria-label", fill(shell.dataset.noteLabel, { item }));
+  return row;
+}
+
+function recheckItem(finding) {
+  const row = document.getElementById("shell-recheck-item").content.firstElementChild.cloneNode(true);
+  row.dataset.findingId = finding.id;
+  row.querySelector(".item-name").textContent = finding.text;
+  for (const radio of row.querySelectorAll("input[type=radio]")) radio.name = `recheck:${finding.id}`;
   return row;
 }
 

@@ -60,12 +60,14 @@ async function row(db, record, highlighted) {
   return item;
 }
 
-// A line a person recognises: the checkpoint's name, or the problem's description.
+// A line a person recognises: the checkpoint's name, the problem's description, the
+// duty-log entry's summary or the step's note.
 async function describe(db, record) {
   if (record.kind === "checkin") {
     return (await findCheckpoint(db, record.payload.token))?.checkpoint.name ?? "";
   }
-  const text = record.payload.description ?? "";
+  const fields = record.payload.fields ?? {};
+  const text = record.payload.description ?? fields.summary ?? fields.note ?? "";
   return text.length > 80 ? `${text.slice(0, 80)}…` : text;
 }
 

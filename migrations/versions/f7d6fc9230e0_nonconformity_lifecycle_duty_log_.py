@@ -227,11 +227,13 @@ def upgrade():
     sa.Column('site_id', sa.Integer(), nullable=False),
     sa.Column('finding_id', sa.String(length=36), nullable=True),
     sa.Column('entry_id', sa.String(length=36), nullable=True),
+    sa.Column('follow_up_id', sa.Integer(), nullable=True),
     sa.Column('reviewed_by_id', sa.Integer(), nullable=False),
     sa.Column('reviewed_at', dutypwa.models.base.UTCDateTime(timezone=True), nullable=False),
     sa.Column('follow_up', sa.String(length=500), nullable=False),
     sa.ForeignKeyConstraint(['entry_id'], ['duty_entry.id'], name=op.f('fk_review_entry_id_duty_entry')),
     sa.ForeignKeyConstraint(['finding_id'], ['finding.id'], name=op.f('fk_review_finding_id_finding')),
+    sa.ForeignKeyConstraint(['follow_up_id'], ['follow_up.id'], name=op.f('fk_review_follow_up_id_follow_up')),
     sa.ForeignKeyConstraint(['reviewed_by_id'], ['user.id'], name=op.f('fk_review_reviewed_by_id_user')),
     sa.ForeignKeyConstraint(['site_id'], ['site.id'], name=op.f('fk_review_site_id_site')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_review'))
@@ -239,6 +241,7 @@ def upgrade():
     with op.batch_alter_table('review', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_review_entry_id'), ['entry_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_review_finding_id'), ['finding_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_review_follow_up_id'), ['follow_up_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_review_site_id'), ['site_id'], unique=False)
 
     with op.batch_alter_table('finding', schema=None) as batch_op:
@@ -299,6 +302,7 @@ def downgrade():
 
     with op.batch_alter_table('review', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_review_site_id'))
+        batch_op.drop_index(batch_op.f('ix_review_follow_up_id'))
         batch_op.drop_index(batch_op.f('ix_review_finding_id'))
         batch_op.drop_index(batch_op.f('ix_review_entry_id'))
 
