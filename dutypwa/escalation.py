@@ -19,7 +19,16 @@ from sqlalchemy.orm import selectinload
 
 from dutypwa.errors import DomainError
 from dutypwa.extensions import db
-from dutypwa.models import OPEN_STATES, DutyEntry, Escalation, Finding, Site, User, utcnow
+from dutypwa.models import (
+    OPEN_STATES,
+    OVERDUE_STATES,
+    DutyEntry,
+    Escalation,
+    Finding,
+    Site,
+    User,
+    utcnow,
+)
 from dutypwa.models.escalation import LEVEL_ROLES
 
 LEVEL_LABELS = {1: _l("Duty staff"), 2: _l("Supervisor"), 3: _l("Director")}
@@ -31,9 +40,8 @@ REASON_LABELS = {
     "no_arrival": _l("Nobody on the scene in time"),
 }
 TOP = 3
-# A nonconformity is overdue while it waits for its correction; a corrected one waits for
-# the supervisor's verification, which has no due time of its own.
-AWAITING_CORRECTION = ("open", "assigned", "reopened")
+# A nonconformity is overdue while it waits for its correction (models.OVERDUE_STATES).
+AWAITING_CORRECTION = OVERDUE_STATES
 # The level a person works at; they report to the one above and acknowledge their own.
 OWN_LEVEL = {"staff": 1, "supervisor": 2, "director": 3, "admin": 3}
 # The levels whose escalations wait in a person's inbox (and count on their badge).
@@ -79,20 +87,33 @@ def escalate(
         raise ValueError("escalate one item: a finding or an entry")
     if level not in LEVEL_ROLES:
         raise DomainError(_("There is no higher level to report to."))
-    item = finding or entry
     pendings = db.session.scalars(
         pending_of(finding, entry).execution_options(populate_existing=True)
     ).all()
+    escalation = _put_before(
+        site, finding or entry, level=level, reason=reason, at=at, pendings=pendings, by=by,
+        note=note,
+    )  # fmt: skip
+    db.session.flush()
+    return escalation
+
+
+def _put_before(
+    site: Site, item, *, level: int, reason: str, at: datetime, pendings, by=None, note=""
+) -> Escalation:
+    """escalate() given all of the item's pending escalations (the clock loads them in
+    bulk). The levels below are superseded even when one above is already waiting."""
     higher = [pending for pending in pendings if pending.level >= level]
     for pending in pendings:
         if pending.level < level:
-            pending.superseded_at = at  # taken over by the level above, even one already there
+            pending.superseded_at = at
     if higher:
         return min(higher, key=lambda pending: pending.level)
+    is_finding = isinstance(item, Finding)
     escalation = Escalation(
         site_id=site.id,
-        finding_id=finding.id if finding else None,
-        entry_id=entry.id if entry else None,
+        finding_id=item.id if is_finding else None,
+        entry_id=None if is_finding else item.id,
         level=level,
         reason=reason,
         note=note[:500],
@@ -102,7 +123,6 @@ def escalate(
     )
     db.session.add(escalation)
     item.escalation_level = max(item.escalation_level, level)
-    db.session.flush()
     return escalation
 
 
@@ -193,43 +213,70 @@ def advance(site: Site, now: datetime) -> int:
     )
     raised = 0
     fresh = {"populate_existing": True}
+    # Items still at level 0 have never been escalated: nothing of theirs is pending.
     # D11: an emergency goes before the supervisor the moment the server has it.
     for entry in db.session.scalars(questions["emergencies"].execution_options(**fresh)).all():
-        escalate(site, level=2, reason="emergency", at=entry.received_at, entry=entry)
+        _put_before(site, entry, level=2, reason="emergency", at=entry.received_at, pendings=())
         raised += 1
-    for finding in db.session.scalars(questions["findings"].execution_options(**fresh)).all():
-        at = _known_at(finding, finding.due_at)
-        if at <= now:
-            escalate(site, level=2, reason="overdue", at=at, finding=finding)
-            raised += 1
-    for entry in db.session.scalars(questions["entries"].execution_options(**fresh)).all():
-        at = _known_at(entry, entry.respond_by)
-        if at <= now:
-            escalate(site, level=2, reason="overdue", at=at, entry=entry)
-            raised += 1
+    for key, due in (("findings", "due_at"), ("entries", "respond_by")):
+        db.session.flush()  # the emergencies just raised are not at level 0 any more
+        for item in db.session.scalars(questions[key].execution_options(**fresh)).all():
+            at = _known_at(item, getattr(item, due))
+            if at <= now:
+                _put_before(site, item, level=2, reason="overdue", at=at, pendings=())
+                raised += 1
     # What is left happens to items already escalated: their pending escalation runs out
     # (it goes up a level) or, for an emergency, nobody reaches the scene (it goes to the
     # director). Each item takes its earliest such event first, so the order is the order
     # in time, however long ago the clock last ran.
     for _round in range(2 * TOP):  # each round takes every item at least a level up
+        db.session.flush()
         earliest: dict[tuple, tuple] = {}
-        expired = questions["expired"].execution_options(**fresh)
+        expired = (
+            questions["expired"]
+            .options(selectinload(Escalation.finding), selectinload(Escalation.entry))
+            .execution_options(**fresh)
+        )
         for escalation in db.session.scalars(expired).all():
-            key = ("finding", escalation.finding_id, "entry", escalation.entry_id)
-            _keep_earliest(earliest, key, (escalation.ack_due, 0, escalation))
+            item = escalation.finding or escalation.entry
+            _keep_earliest(earliest, _key(item), (escalation.ack_due, 0, escalation, item))
         for entry, at in _no_arrivals(site, now):
-            key = ("finding", None, "entry", entry.id)
-            _keep_earliest(earliest, key, (at, 1, entry))
+            _keep_earliest(earliest, _key(entry), (at, 1, None, entry))
         if not earliest:
             return raised
-        for at, _order, subject in earliest.values():
-            if isinstance(subject, Escalation):
-                escalate(site, level=subject.level + 1, reason="unacknowledged", at=at,
-                         finding=subject.finding, entry=subject.entry)  # fmt: skip
+        pendings = _pendings_of([candidate[3] for candidate in earliest.values()])
+        for key, (at, _order, escalation, item) in earliest.items():
+            if escalation is not None:
+                level, reason = escalation.level + 1, "unacknowledged"
             else:
-                escalate(site, level=TOP, reason="no_arrival", at=at, entry=subject)
+                level, reason = TOP, "no_arrival"
+            _put_before(site, item, level=level, reason=reason, at=at, pendings=pendings[key])
             raised += 1
     return raised
+
+
+def _key(item) -> tuple[str, str]:
+    return ("finding" if isinstance(item, Finding) else "entry", item.id)
+
+
+def _pendings_of(items: list) -> dict:
+    """The pending escalations of these items, by item, in a few queries."""
+    found = {_key(item): [] for item in items}
+    for column, kind in ((Escalation.finding_id, "finding"), (Escalation.entry_id, "entry")):
+        ids = [item_id for item_kind, item_id in found if item_kind == kind]
+        for start in range(0, len(ids), 500):
+            query = (
+                select(Escalation)
+                .where(
+                    column.in_(ids[start : start + 500]),
+                    Escalation.acknowledged_at.is_(None),
+                    Escalation.superseded_at.is_(None),
+                )
+                .execution_options(populate_existing=True)
+            )
+            for escalation in db.session.scalars(query):
+                found[(kind, getattr(escalation, column.key))].append(escalation)
+    return found
 
 
 def _work(site: Site, now: datetime) -> dict:

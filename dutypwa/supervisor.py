@@ -11,12 +11,13 @@ import hashlib
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
-from flask import Blueprint, current_app, flash, redirect, request, url_for
+from flask import Blueprint, current_app, flash, g, redirect, request, url_for
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user
+from flask_wtf.csrf import generate_csrf as csrf_token
 from sqlalchemy import func, select
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload, selectinload
 
 from dutypwa import escalation as clock
 from dutypwa.access import roles_required, site_object, site_or_403
@@ -85,6 +86,31 @@ def next_level() -> int | None:
 @bp.app_template_global("entry_kind")
 def entry_kind(kind: str) -> str:
     return str(KIND_LABELS.get(kind, kind))
+
+
+@bp.app_template_global("supervisor_texts")
+def supervisor_texts() -> dict:
+    """Words the lists repeat on every row, translated once per request: the day page
+    shows hundreds of rows and must stay fast."""
+    if "supervisor_texts" not in g:
+        g.supervisor_texts = {
+            "overdue": _("Overdue"),
+            "due": _("due"),
+            "act": _("Act"),
+            "reviewed": _("Reviewed"),
+            "follow_up": _("Follow-up:"),
+            "placeholder": _("Follow-up action (optional)"),
+            "mark": _("Mark reviewed"),
+            "again": _("Review again"),
+            "csrf": csrf_token(),
+            "escalated": {
+                level: _("escalated to the %(level)s", level=label)
+                for level, label in clock.LEVEL_LABELS.items()
+            },
+            "severities": {key: str(label) for key, label in SEVERITY_LABELS.items()},
+            "states": {key: str(label) for key, label in STATE_LABELS.items()},
+        }
+    return g.supervisor_texts
 
 
 def run_clock(site: Site) -> datetime:
@@ -279,44 +305,45 @@ def period_of(site: Site, value: str | None, moment: datetime) -> Period:
     return Period(start, end, day)
 
 
+# Each listed nonconformity names its checkpoint or area: joined, not one query per row.
+PLACES = (joinedload(Finding.checkpoint), joinedload(Finding.area))
+
+
 def urgent_findings(site: Site, limit: int, overdue_before: datetime | None = None) -> list:
-    """The open nonconformities due first (overdue ones come first by nature), one short
-    index range per open state, merged here: an ORDER BY over all open items would sort
-    every one of them."""
-    found = []
+    """The open nonconformities due first (overdue ones come first by nature): the ids of
+    the first few of each open state, one short index range each, merged here (an ORDER
+    BY over all open items would sort every one of them); then those rows, once."""
+    candidates = []
     for status in clock.AWAITING_CORRECTION if overdue_before else OPEN_STATES:
         conditions = [Finding.site_id == site.id, Finding.status == status]
         if overdue_before is not None:
             conditions.append(Finding.due_at < overdue_before)
         else:
             conditions.append(Finding.due_at.is_not(None))
-        found += db.session.scalars(
-            select(Finding).where(*conditions).order_by(Finding.due_at).limit(limit)
+        candidates += db.session.execute(
+            select(Finding.due_at, Finding.id)
+            .where(*conditions)
+            .order_by(Finding.due_at)
+            .limit(limit)
         ).all()
-    found.sort(key=lambda finding: finding.due_at)
-    found = found[:limit]
-    if overdue_before is None and len(found) < limit:
-        found += db.session.scalars(
-            select(Finding)
+    ids = [finding_id for _due, finding_id in sorted(candidates)[:limit]]
+    if overdue_before is None and len(ids) < limit:
+        ids += db.session.scalars(
+            select(Finding.id)
             .where(
                 Finding.site_id == site.id,
                 Finding.status.in_(OPEN_STATES),
                 Finding.due_at.is_(None),
             )
-            .limit(limit - len(found))
+            .limit(limit - len(ids))
         ).all()
-    _load_places(found)
-    return found
-
-
-def _load_places(findings: list) -> None:
-    """Checkpoints and areas for a list of findings in two queries, not one per row."""
-    if findings:
-        db.session.scalars(
-            select(Finding)
-            .where(Finding.id.in_([finding.id for finding in findings]))
-            .options(selectinload(Finding.checkpoint), selectinload(Finding.area))
-        ).all()
+    rows = {
+        finding.id: finding
+        for finding in db.session.scalars(
+            select(Finding).where(Finding.id.in_(ids)).options(*PLACES)
+        ).unique()
+    }
+    return [rows[finding_id] for finding_id in ids]
 
 
 def latest_reviews(kind: str, ids: list) -> dict:

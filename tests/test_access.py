@@ -55,7 +55,10 @@ EXPECTED = {
     "pwa.checkpoint_shell": EVERYONE,
     "pwa.sync_page": EVERYONE,
     **{f"repetition.{name}": MANAGERS for name in ("index", "show", "update", "send", "scan")},
-    **{f"supervisor.{name}": MANAGERS for name in ("acknowledge", "inbox", "badge", "day", "review")},
+    **{
+        f"supervisor.{name}": MANAGERS
+        for name in ("acknowledge", "inbox", "badge", "day", "review")
+    },
     "supervisor.report_up_finding": EVERYONE,
     "supervisor.report_up_entry": EVERYONE,
     **{f"reports.{name}": MANAGERS for name in ("targets", "targets_csv")},

@@ -282,14 +282,14 @@ def test_d11_the_entry_page_shows_the_escalation_timeline_and_arrival(
     entry = entry_of(site, staff, kind="emergency", summary="地下车库B2冒烟")
     login(supervisor)
     html = client.get(f"/s/CUIHU/log/{entry.id}").get_data(as_text=True)
-    assert 'id="entry-escalations"' in html
-    assert "Emergency" in html and "waiting for acknowledgement" in html
+    assert f'id="escalations-{entry.id}"' in html
+    assert "Emergency" in html and "acknowledge by" in html
     assert 'id="step-arrive"' in html and "I am on the scene now" in html
     [escalation] = db.session.scalars(select(Escalation).where(Escalation.entry_id == entry.id))
     acknowledge(escalation, by=supervisor, at=utcnow())
     db.session.commit()
     html = client.get(f"/s/CUIHU/log/{entry.id}").get_data(as_text=True)
-    assert "acknowledged" in html and "李娜" in html
+    assert "Acknowledged" in html and "李娜" in html
 
 
 # Steps

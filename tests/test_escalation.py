@@ -329,6 +329,10 @@ def test_report_up_endpoints(people, client, login, at):
     )
     assert response.status_code == 200
     assert clock.timeline(entry=entry)[0].level == 2
+    # Without htmx (no script yet): the same answer as a whole page.
+    page = client.post(f"/s/{site.code}/log/{entry.id}/report-up", data={"reason": "again"})
+    assert page.status_code == 409 and "<html" in page.get_data(as_text=True)
+    assert f'id="escalations-{entry.id}"' in page.get_data(as_text=True)
 
 
 def test_report_up_of_another_sites_item_is_refused(people, client, login, make_site, make_user):

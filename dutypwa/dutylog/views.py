@@ -8,7 +8,6 @@ from flask import Blueprint, redirect, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
-from sqlalchemy import select
 
 from dutypwa.access import roles_required, site_object, site_or_403
 from dutypwa.dutylog.entries import (
@@ -33,10 +32,10 @@ from dutypwa.dutylog.shifts import (
     shift_window,
 )
 from dutypwa.errors import DomainError
-from dutypwa.escalation import LEVEL_LABELS, REASON_LABELS
+from dutypwa.escalation import timeline as escalation_timeline
 from dutypwa.extensions import db
 from dutypwa.http import is_htmx, render
-from dutypwa.models import DutyEntry, Escalation, Post, Site, utcnow
+from dutypwa.models import DutyEntry, Post, Site, utcnow
 from dutypwa.models.dutylog import ENTRY_KINDS, ENTRY_STATES
 from dutypwa.nonconformities import team_label
 from dutypwa.patrol import PATROL_ROLES, parse_device_time
@@ -49,8 +48,6 @@ LABELS = {
     "step_labels": STEP_LABELS,
     "follow_up_types": TYPE_LABELS,
     "follow_up_states": FOLLOW_UP_STATE_LABELS,
-    "levels": LEVEL_LABELS,
-    "reasons": REASON_LABELS,
     "step_titles": {
         "update": _l("Update the handling"),
         "close": _l("Close the entry"),
@@ -170,11 +167,7 @@ def _entry_refused(site: Site, message: str, status: int):
 
 
 def _entry_context(site: Site, entry: DutyEntry, **extra) -> dict:
-    escalations = db.session.scalars(
-        select(Escalation)
-        .where(Escalation.entry_id == entry.id)
-        .order_by(Escalation.raised_at, Escalation.id)
-    ).all()
+    escalations = escalation_timeline(entry=entry)
     return {
         "site": site,
         "entry": entry,

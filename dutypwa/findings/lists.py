@@ -10,7 +10,7 @@ from sqlalchemy.orm import joinedload, load_only
 from dutypwa.extensions import db
 from dutypwa.findings.core import CATEGORY_LABELS, SEVERITY_LABELS, SOURCE_LABELS
 from dutypwa.models import OPEN_STATES, SEVERITIES, STATES, Area, Checkpoint, Finding, Site, User
-from dutypwa.models.finding import SOURCES
+from dutypwa.models.finding import OVERDUE_STATES, SOURCES
 from dutypwa.nonconformities import STATE_LABELS, STEP_LABELS, team_label
 
 PAGE_SIZE = 50
@@ -107,8 +107,8 @@ def list_page(site: Site, filters: dict, *, user: User, now: datetime) -> list[F
         statuses = STATES
     else:
         statuses = (status,)
-    if filters["overdue"]:  # only open items can be overdue
-        statuses = [one for one in statuses if one in OPEN_STATES]
+    if filters["overdue"]:  # a corrected item waits for verification, it is not late
+        statuses = [one for one in statuses if one in OVERDUE_STATES]
     if not statuses:
         return []
     newest_first = status in ("closed", "any")

@@ -11,6 +11,7 @@ from sqlalchemy.orm import joinedload
 
 from dutypwa.access import roles_required, site_object, site_or_403
 from dutypwa.errors import DomainError
+from dutypwa.escalation import timeline as escalation_timeline
 from dutypwa.extensions import db
 from dutypwa.findings.core import CATEGORY_LABELS, SEVERITY_LABELS, place_of, record_finding
 from dutypwa.findings.lists import PAGE_SIZE, labels, list_filters, list_page
@@ -181,6 +182,7 @@ def detail_context(site: Site, finding: Finding, **extra) -> dict:
         "op_ids": {action: str(uuid.uuid4()) for action in steps},
         "people": site_people(site) if "assign" in steps else [],
         "recheck": latest_recheck(finding),
+        "escalations": escalation_timeline(finding=finding),
         "now": utcnow(),
         "max_photos": MAX_PHOTOS,
         "form": {},

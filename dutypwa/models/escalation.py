@@ -26,7 +26,14 @@ class Escalation(Base):
 
     __tablename__ = "escalation"
     __table_args__ = (
-        Index("ix_escalation_site_pending", "site_id", "acknowledged_at", "superseded_at"),
+        Index(
+            "ix_escalation_site_pending",
+            "site_id",
+            "acknowledged_at",
+            "superseded_at",
+            "level",
+            "ack_due",
+        ),
     )
 
     id: Mapped[intpk]

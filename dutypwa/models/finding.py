@@ -36,6 +36,8 @@ SOURCES = ("checkpoint", "patrol", "handover", "spotcheck", "anywhere")
 # The lifecycle: open → assigned → corrected → closed, or → reopened (二次整改) → corrected …
 STATES = ("open", "assigned", "corrected", "reopened", "closed")
 OPEN_STATES = ("open", "assigned", "corrected", "reopened")
+# Open and waiting for a correction: only these can be late (a correction waits for verification).
+OVERDUE_STATES = ("open", "assigned", "reopened")
 STEPS = ("assign", "correct", "verify_pass", "verify_fail", "close_deduct", "recheck", "comment")
 MAX_PHOTOS = 6
 
@@ -88,7 +90,13 @@ class Finding(Base):
     device_id: Mapped[str | None] = mapped_column(String(36))
     created_at: Mapped[created_at]
 
-    __table_args__ = (Index("ix_finding_site_status_due", "site_id", "status", "due_at"),)
+    __table_args__ = (
+        Index("ix_finding_site_status_due", "site_id", "status", "due_at"),
+        # The escalation clock's question on every supervisor page: overdue, not yet up.
+        Index(
+            "ix_finding_site_status_level_due", "site_id", "status", "escalation_level", "due_at"
+        ),
+    )
 
     checkin: Mapped[CheckIn | None] = relationship(back_populates="findings")
     checkpoint: Mapped[Checkpoint | None] = relationship()
@@ -103,6 +111,14 @@ class Finding(Base):
         order_by="FindingPhoto.position", cascade="all, delete-orphan"
     )
 
+    @property
+    def is_open(self) -> bool:
+        return self.status in OPEN_STATES
+
+    def overdue(self, now: datetime) -> bool:
+        """Past its due time and not yet corrected (a correction waits for verification)."""
+        return self.status in OVERDUE_STATES and self.due_at is not None and self.due_at < now
+
 
 class FindingPhoto(Base):
     """A photo named by a finding. The photo itself may arrive before or after the
@@ -115,13 +131,6 @@ class FindingPhoto(Base):
     )
     position: Mapped[int] = mapped_column(Integer, primary_key=True)
     photo_id: Mapped[str] = mapped_column(String(36), index=True)
-
-    @property
-    def is_open(self) -> bool:
-        return self.status in OPEN_STATES
-
-    def overdue(self, now: datetime) -> bool:
-        return self.is_open and self.due_at is not None and self.due_at < now
 
 
 class FindingEvent(Base):

@@ -184,7 +184,7 @@ def upgrade():
     with op.batch_alter_table('escalation', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_escalation_entry_id'), ['entry_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_escalation_finding_id'), ['finding_id'], unique=False)
-        batch_op.create_index('ix_escalation_site_pending', ['site_id', 'acknowledged_at', 'superseded_at'], unique=False)
+        batch_op.create_index('ix_escalation_site_pending', ['site_id', 'acknowledged_at', 'superseded_at', 'level', 'ack_due'], unique=False)
 
     op.create_table('finding_event',
     sa.Column('id', sa.String(length=36), nullable=False),
@@ -257,6 +257,7 @@ def upgrade():
         batch_op.add_column(sa.Column('closed_at', dutypwa.models.base.UTCDateTime(timezone=True), nullable=True))
         batch_op.add_column(sa.Column('events_count', sa.Integer(), nullable=False, server_default='0', comment='ordinal of the last step'))
         batch_op.create_index('ix_finding_site_status_due', ['site_id', 'status', 'due_at'], unique=False)
+        batch_op.create_index('ix_finding_site_status_level_due', ['site_id', 'status', 'escalation_level', 'due_at'], unique=False)
         batch_op.create_foreign_key(batch_op.f('fk_finding_corrected_by_id_user'), 'user', ['corrected_by_id'], ['id'])
         batch_op.create_foreign_key(batch_op.f('fk_finding_assignee_id_user'), 'user', ['assignee_id'], ['id'])
 
@@ -287,6 +288,7 @@ def downgrade():
     with op.batch_alter_table('finding', schema=None) as batch_op:
         batch_op.drop_constraint(batch_op.f('fk_finding_assignee_id_user'), type_='foreignkey')
         batch_op.drop_constraint(batch_op.f('fk_finding_corrected_by_id_user'), type_='foreignkey')
+        batch_op.drop_index('ix_finding_site_status_level_due')
         batch_op.drop_index('ix_finding_site_status_due')
         batch_op.drop_column('events_count')
         batch_op.drop_column('closed_at')
