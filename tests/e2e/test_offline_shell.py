@@ -19,7 +19,7 @@ import pytest
 from playwright.sync_api import expect
 from sqlalchemy import select
 
-from dutypwa.models import CheckIn, Finding, FindingPhoto, Photo
+from dutypwa.models import CheckIn, Finding, FindingEvent, FindingPhoto, Photo
 from tests.e2e.conftest import (
     CONTROLLED,
     OUTBOX,
@@ -179,7 +179,7 @@ def test_checkpoint_never_opened_is_drawn_from_the_reference_data(
 
     page.goto(f"/c/{checkpoint.token}")
     expect(page.locator("[data-slot=name]")).to_have_text(checkpoint.name)
-    items = page.locator("#checkin-form .check-item")
+    items = page.locator("#checkin-form .check-item:not(.recheck-item)")
     expect(items).to_have_count(len(checkpoint.checklist))
     expect(items.first.locator(".item-name")).to_have_text(checkpoint.checklist[0])
     op_id = page.locator("#checkin-form input[name=op_id]").input_value()
@@ -192,6 +192,13 @@ def test_checkpoint_never_opened_is_drawn_from_the_reference_data(
     page.locator(SUBMIT).tap()
     assert page.evaluate("document.querySelector('input[name=note-0]').validity.valueMissing")
     page.fill("#checkin-form input[name=note-0]", "指示灯不亮")
+    # The problem found here before is re-checked offline too (reference data "rechecks").
+    open_here = server_db.scalars(
+        select(Finding).where(Finding.checkpoint_id == checkpoint.id, Finding.recheck_due)
+    )
+    assert len(open_here) == 1, "the demo has one problem to re-check at 015"
+    recheck = page.locator(f"#checkin-form .recheck-item[data-finding-id='{open_here[0].id}']")
+    recheck.locator("input[value=not_ok]").check()
     tap_check_in(page, 202)
     expect(page.locator("#checkin-done.queued")).to_have_attribute("data-op-id", op_id)
     shot(page, "offline-6-shell-checkin-saved")
@@ -205,6 +212,8 @@ def test_checkpoint_never_opened_is_drawn_from_the_reference_data(
     assert checkin.checkpoint_id == checkpoint.id
     assert checkin.results[0]["ok"] is False
     expect(page.locator("#checkin-done.synced")).to_be_visible()
+    [step] = server_db.scalars(select(FindingEvent).where(FindingEvent.checkin_id == op_id))
+    assert (step.finding_id, step.action, step.result) == (open_here[0].id, "recheck", "not_ok")
 
 
 def test_pending_records_are_never_shown_to_another_person(
