@@ -8,18 +8,16 @@ applies one step, or keeps it as "superseded" when it was made offline against a
 state of the item and no longer applies (the person is shown why).
 """
 
-import hashlib
-import json
 import uuid
 from datetime import datetime, timedelta
 
-from flask import current_app
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select, update
 
 from dutypwa.errors import DomainError
 from dutypwa.extensions import db
+from dutypwa.facts import device_clock, payload_hash
 from dutypwa.models import (
     MANAGERS,
     MAX_PHOTOS,
@@ -31,7 +29,6 @@ from dutypwa.models import (
     Site,
     User,
     site_members,
-    utcnow,
 )
 
 STATE_LABELS = {
@@ -237,9 +234,7 @@ def record_step(
     stands in its way: then it is kept as "superseded" with the reason, so both devices'
     steps stay on the record in server order. Same id, other body: 409.
     """
-    received_at = received_at or utcnow()
-    if clock_offset_s is None:
-        clock_offset_s = (received_at - device_time).total_seconds()
+    received_at, clock_offset_s, flagged = device_clock(device_time, received_at, clock_offset_s)
     body = {
         "finding": finding.id,
         "user": by.id,
@@ -253,10 +248,10 @@ def record_step(
         "photos": list(photo_ids),
         "checkin": checkin_id,
     }
-    payload_hash = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+    body_hash = payload_hash(body)
     existing = db.session.get(FindingEvent, op_id)
     if existing is not None:
-        if existing.payload_hash != payload_hash or existing.finding_id != finding.id:
+        if existing.payload_hash != body_hash or existing.finding_id != finding.id:
             raise DomainError(_("This step was already recorded with other details."), 409)
         return existing, False
     reason = refusal_for(finding, action, by)
@@ -294,8 +289,8 @@ def record_step(
         device_time=device_time,
         received_at=received_at,
         clock_offset_s=clock_offset_s,
-        clock_flagged=abs(clock_offset_s) > current_app.config["CLOCK_SKEW_FLAG_SECONDS"],
-        payload_hash=payload_hash,
+        clock_flagged=flagged,
+        payload_hash=body_hash,
         device_id=device_id,
     )
     db.session.add(event)

@@ -5,13 +5,11 @@ tap or a retried request records it once. It keeps the device clock, the server'
 time and the measured offset; an offset over the limit is flagged, never rejected.
 """
 
-import hashlib
-import json
 import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 
-from flask import Blueprint, abort, current_app, g, request
+from flask import Blueprint, abort, g, request
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import case, select
@@ -20,6 +18,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from dutypwa.access import roles_required, site_object, site_or_403
 from dutypwa.errors import DomainError
 from dutypwa.extensions import db
+from dutypwa.facts import device_clock, payload_hash
 from dutypwa.http import render
 from dutypwa.models import (
     CheckIn,
@@ -69,9 +68,7 @@ def record_checkin(
 
     `rechecks` ({finding id: "ok" | "not_ok"}) are the answers to the re-checks of the
     checkpoint's open nonconformities; each becomes a "recheck" step of its item."""
-    received_at = received_at or utcnow()
-    if clock_offset_s is None:
-        clock_offset_s = (received_at - device_time).total_seconds()
+    received_at, clock_offset_s, flagged = device_clock(device_time, received_at, clock_offset_s)
     body = {
         "checkpoint": checkpoint.id,
         "user": by.id,
@@ -81,14 +78,13 @@ def record_checkin(
     }
     if rechecks:  # only when given: the hashes of earlier check-ins stay as they were
         body["rechecks"] = dict(rechecks)
-    payload_hash = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+    body_hash = payload_hash(body)
     existing = stored.get(op_id) if stored is not None else db.session.get(CheckIn, op_id)
     if existing is not None:
-        if existing.payload_hash != payload_hash:
+        if existing.payload_hash != body_hash:
             raise DomainError(_("This check-in was already recorded with other details."), 409)
         return existing, False
 
-    limit = current_app.config["CLOCK_SKEW_FLAG_SECONDS"]
     checkin = CheckIn(
         id=op_id,
         site_id=checkpoint.site_id,
@@ -98,11 +94,11 @@ def record_checkin(
         received_at=received_at,
         clock_offset_s=clock_offset_s,
         visited_at=device_time + timedelta(seconds=clock_offset_s),
-        clock_flagged=abs(clock_offset_s) > limit,
+        clock_flagged=flagged,
         token=token or checkpoint.token,
         results=results,
         note=note,
-        payload_hash=payload_hash,
+        payload_hash=body_hash,
         device_id=device_id,
     )
     db.session.add(checkin)

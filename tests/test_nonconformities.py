@@ -68,7 +68,7 @@ def test_the_table_names_every_state_and_step():
 @pytest.fixture(scope="module")
 def sentences(_app):
     """The refusals are translated sentences: they need a request's locale."""
-    with _app.test_request_context():
+    with _app.test_request_context(headers={"Accept-Language": "en"}):
         yield
 
 
@@ -135,7 +135,7 @@ def photo_dir(request, tmp_path):
         return
     app = request.getfixturevalue("app")
     app.config["PHOTO_DIR"] = str(tmp_path / "photos")
-    with app.test_request_context():  # record_step's refusals are translated sentences
+    with app.test_request_context(headers={"Accept-Language": "en"}):  # translated refusals
         yield
     app.config["PHOTO_DIR"] = ""
 

@@ -7,18 +7,16 @@ level. Steps are append-only; one made offline against an older state that no lo
 applies is kept as "superseded" with the reason, as for nonconformities.
 """
 
-import hashlib
-import json
 from datetime import datetime, timedelta
 
-from flask import current_app
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from dutypwa.errors import DomainError
 from dutypwa.escalation import escalate
 from dutypwa.extensions import db
-from dutypwa.models import MANAGERS, Area, DutyEntry, DutyEntryEvent, Post, Site, User, utcnow
+from dutypwa.facts import device_clock, moment_of, payload_hash
+from dutypwa.models import MANAGERS, Area, DutyEntry, DutyEntryEvent, Post, Site, User
 from dutypwa.models.dutylog import ENTRY_KINDS, ENTRY_STATES, ENTRY_STEPS
 
 KIND_LABELS = {
@@ -55,22 +53,9 @@ def kind_label(kind: str) -> str:
     return str(KIND_LABELS.get(kind, kind))
 
 
-def moment_of(device_time: datetime | None, received_at: datetime, flagged: bool) -> datetime:
-    """When something happened: the phone's time unless its clock was flagged."""
-    return received_at if flagged or device_time is None else device_time
-
-
 def respond_by(site: Site, kind: str, moment: datetime) -> datetime:
     """D4, D2: the response is due the site's minutes for this kind after it happened."""
     return moment + timedelta(minutes=int(site.setting("respond_minutes").get(kind, 60)))
-
-
-def _hash(body: dict) -> str:
-    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
-
-
-def _flagged(clock_offset_s: float) -> bool:
-    return abs(clock_offset_s) > current_app.config["CLOCK_SKEW_FLAG_SECONDS"]
 
 
 def _text(value, limit: int, what: str) -> str:
@@ -153,9 +138,7 @@ def record_entry(
     for place in (post, area):
         if place is not None and place.site_id != site.id:
             raise DomainError(_("That place belongs to another site."), 403)
-    received_at = received_at or utcnow()
-    if clock_offset_s is None:
-        clock_offset_s = (received_at - device_time).total_seconds()
+    received_at, clock_offset_s, flagged = device_clock(device_time, received_at, clock_offset_s)
     texts = {
         "kind": kind,
         "summary": summary,
@@ -168,7 +151,7 @@ def record_entry(
         "follow_up": follow_up,
         "status": status,
     }
-    payload_hash = _hash(
+    body_hash = payload_hash(
         {
             **texts,
             "site": site.id,
@@ -180,10 +163,9 @@ def record_entry(
     )
     existing = db.session.get(DutyEntry, op_id)
     if existing is not None:
-        if existing.payload_hash != payload_hash or existing.site_id != site.id:
+        if existing.payload_hash != body_hash or existing.site_id != site.id:
             raise DomainError(_("This entry was already recorded with other details."), 409)
         return existing, False
-    flagged = _flagged(clock_offset_s)
     when = moment_of(device_time, received_at, flagged)
     entry = DutyEntry(
         id=op_id,
@@ -197,7 +179,7 @@ def record_entry(
         received_at=received_at,
         clock_offset_s=clock_offset_s,
         clock_flagged=flagged,
-        payload_hash=payload_hash,
+        payload_hash=body_hash,
         device_id=device_id,
         **texts,
     )
@@ -292,10 +274,8 @@ def record_entry_step(
     made against an older state (`base` below the entry's step count) and only that state
     stands in its way: then it is kept as "superseded" with the reason. Same id, other
     body: 409."""
-    received_at = received_at or utcnow()
-    if clock_offset_s is None:
-        clock_offset_s = (received_at - device_time).total_seconds()
-    payload_hash = _hash(
+    received_at, clock_offset_s, flagged = device_clock(device_time, received_at, clock_offset_s)
+    body_hash = payload_hash(
         {
             "entry": entry.id,
             "user": by.id,
@@ -309,7 +289,7 @@ def record_entry_step(
     )
     existing = db.session.get(DutyEntryEvent, op_id)
     if existing is not None:
-        if existing.payload_hash != payload_hash or existing.entry_id != entry.id:
+        if existing.payload_hash != body_hash or existing.entry_id != entry.id:
             raise DomainError(_("This step was already recorded with other details."), 409)
         return existing, False
     reason = refusal_for(entry, action, by)
@@ -328,7 +308,6 @@ def record_entry_step(
                 who=last.by.display_name,
                 step=STEP_LABELS[last.action],
             )
-    flagged = _flagged(clock_offset_s)
     entry.events_count += 1
     event = DutyEntryEvent(
         id=op_id,
@@ -348,7 +327,7 @@ def record_entry_step(
         received_at=received_at,
         clock_offset_s=clock_offset_s,
         clock_flagged=flagged,
-        payload_hash=payload_hash,
+        payload_hash=body_hash,
         device_id=device_id,
     )
     db.session.add(event)

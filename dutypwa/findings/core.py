@@ -1,17 +1,15 @@
 """Raising a finding (问题 / 不合格项): checked, recorded once, with its due time and the
 place it names; used by the form post and by the sync API alike."""
 
-import hashlib
-import json
 from datetime import datetime
 
-from flask import current_app
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
 from dutypwa.errors import DomainError
 from dutypwa.extensions import db
+from dutypwa.facts import device_clock, moment_of, payload_hash
 from dutypwa.models import (
     CATEGORIES,
     MAX_PHOTOS,
@@ -22,7 +20,6 @@ from dutypwa.models import (
     FindingPhoto,
     Site,
     User,
-    utcnow,
 )
 from dutypwa.nonconformities import due_at
 
@@ -72,9 +69,7 @@ def record_finding(
     for ident in (checkpoint, area):
         if ident is not None and ident.site_id != site.id:
             raise DomainError(_("That place belongs to another site."), 403)
-    received_at = received_at or utcnow()
-    if clock_offset_s is None:
-        clock_offset_s = (received_at - device_time).total_seconds()
+    received_at, clock_offset_s, flagged = device_clock(device_time, received_at, clock_offset_s)
     body = {
         "site": site.id,
         "user": by.id,
@@ -87,13 +82,12 @@ def record_finding(
         "area": area.id if area else None,
         "photos": list(photo_ids),
     }
-    payload_hash = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+    body_hash = payload_hash(body)
     existing = db.session.get(Finding, op_id)
     if existing is not None:
-        if existing.payload_hash != payload_hash:
+        if existing.payload_hash != body_hash:
             raise DomainError(_("This finding was already recorded with other details."), 409)
         return existing, False
-    flagged = abs(clock_offset_s) > current_app.config["CLOCK_SKEW_FLAG_SECONDS"]
     finding = Finding(
         id=op_id,
         site_id=site.id,
@@ -101,7 +95,7 @@ def record_finding(
         area=area or (checkpoint.area if checkpoint else None),
         source=source or ("checkpoint" if checkpoint else "anywhere"),
         # The correction clock starts when it was seen, unless the phone's clock is off.
-        due_at=due_at(site, severity, received_at if flagged else device_time),
+        due_at=due_at(site, severity, moment_of(device_time, received_at, flagged)),
         recheck_due=checkpoint is not None,
         location=location,
         category=category,
@@ -112,7 +106,7 @@ def record_finding(
         received_at=received_at,
         clock_offset_s=clock_offset_s,
         clock_flagged=flagged,
-        payload_hash=payload_hash,
+        payload_hash=body_hash,
         device_id=device_id,
         photos=[FindingPhoto(position=i, photo_id=p) for i, p in enumerate(photo_ids)],
     )
