@@ -11,10 +11,11 @@ Views read the time through now(), which tests replace.
 """
 
 from datetime import datetime, timedelta
+from functools import cache
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import and_, false, or_, select, update
+from sqlalchemy import and_, bindparam, case, false, func, or_, select, update
 from sqlalchemy.orm import selectinload
 
 from dutypwa.errors import DomainError
@@ -199,9 +200,13 @@ def advance(site: Site, now: datetime) -> int:
     the start of every request that shows escalations. An item closed before the clock
     ran past its due time is not escalated afterwards (the targets report counts it late).
     """
-    questions = _work(site, now)
-    if not any(db.session.scalar(question.limit(1)) for question in questions.values()):
-        return 0  # the usual answer: read only, no lock taken
+    arrived_before = now - timedelta(minutes=arrival_minutes(site))
+    # One statement asks all the questions (each an index range); the usual answer is no:
+    # read only, no lock taken.
+    due = {"site_id": site.id, "now": now, "arrived_before": arrived_before}
+    if not db.session.scalar(_anything_due(), due):
+        return 0
+    questions = _work(site.id, now, arrived_before)
     # One clock run per site at a time: a no-op update takes the site's row lock (the
     # database's write lock on SQLite) until the request commits; what was read before it
     # is read again, fresh.
@@ -240,7 +245,7 @@ def advance(site: Site, now: datetime) -> int:
         for escalation in db.session.scalars(expired).all():
             item = escalation.finding or escalation.entry
             _keep_earliest(earliest, _key(item), (escalation.ack_due, 0, escalation, item))
-        for entry, at in _no_arrivals(site, now):
+        for entry, at in _no_arrivals(site, now, questions["arrivals"]):
             _keep_earliest(earliest, _key(entry), (at, 1, None, entry))
         if not earliest:
             return raised
@@ -279,9 +284,22 @@ def _pendings_of(items: list) -> dict:
     return found
 
 
-def _work(site: Site, now: datetime) -> dict:
-    """The questions the clock asks: what has become due by `now` at this site."""
-    open_entries = (DutyEntry.site_id == site.id, DutyEntry.status == "open")
+def arrival_minutes(site: Site) -> int:
+    return int(site.setting("emergency_arrival_minutes"))
+
+
+@cache
+def _anything_due():
+    """All of the clock's questions as one statement, built once; the site, the time and
+    the arrival deadline are bound at each run."""
+    questions = _work(bindparam("site_id"), bindparam("now"), bindparam("arrived_before"))
+    return select(or_(*(question.order_by(None).exists() for question in questions.values())))
+
+
+def _work(site_id, now, arrived_before) -> dict:
+    """The questions the clock asks: what has become due by `now` at this site; emergencies
+    received before `arrived_before` should have someone on the scene."""
+    open_entries = (DutyEntry.site_id == site_id, DutyEntry.status == "open")
     return {
         "emergencies": select(DutyEntry).where(
             *open_entries,
@@ -290,7 +308,7 @@ def _work(site: Site, now: datetime) -> dict:
             DutyEntry.received_at <= now,
         ),
         "findings": select(Finding).where(
-            Finding.site_id == site.id,
+            Finding.site_id == site_id,
             Finding.status.in_(AWAITING_CORRECTION),
             Finding.escalation_level == 0,
             Finding.due_at <= now,
@@ -298,8 +316,8 @@ def _work(site: Site, now: datetime) -> dict:
         "entries": select(DutyEntry).where(
             *open_entries, DutyEntry.escalation_level == 0, DutyEntry.respond_by <= now
         ),
-        "expired": _expired(site, now),
-        "arrivals": _arrival_query(site, now),
+        "expired": _expired(site_id, now),
+        "arrivals": _arrivals(site_id, now, arrived_before),
     }
 
 
@@ -308,12 +326,12 @@ def _keep_earliest(earliest: dict, key: tuple, candidate: tuple) -> None:
         earliest[key] = candidate
 
 
-def _no_arrivals(site: Site, now: datetime) -> list[tuple[DutyEntry, datetime]]:
+def _no_arrivals(site: Site, now: datetime, query) -> list[tuple[DutyEntry, datetime]]:
     """D11: open emergencies nobody has reached by their arrival time, with that time;
     the director must know."""
-    minutes = int(site.setting("emergency_arrival_minutes"))
+    minutes = arrival_minutes(site)
     found = []
-    query = _arrival_query(site, now).execution_options(populate_existing=True)
+    query = query.execution_options(populate_existing=True)
     for entry in db.session.scalars(query).all():
         due = entry.arrival_due or entry.when + timedelta(minutes=minutes)
         at = _known_at(entry, due)
@@ -322,10 +340,9 @@ def _no_arrivals(site: Site, now: datetime) -> list[tuple[DutyEntry, datetime]]:
     return found
 
 
-def _arrival_query(site: Site, now: datetime):
-    minutes = int(site.setting("emergency_arrival_minutes"))
+def _arrivals(site_id, now, arrived_before):
     return select(DutyEntry).where(
-        DutyEntry.site_id == site.id,
+        DutyEntry.site_id == site_id,
         DutyEntry.status == "open",
         DutyEntry.kind == "emergency",
         DutyEntry.arrived_at.is_(None),
@@ -334,13 +351,13 @@ def _arrival_query(site: Site, now: datetime):
             DutyEntry.arrival_due <= now,
             and_(
                 DutyEntry.arrival_due.is_(None),
-                DutyEntry.received_at <= now - timedelta(minutes=minutes),
+                DutyEntry.received_at <= arrived_before,
             ),
         ),
     )
 
 
-def _expired(site: Site, now: datetime):
+def _expired(site_id, now):
     """Pending escalations below the top whose time ran out while their item was open."""
     # Written without NULLs reaching not(): the other item's columns are NULL here.
     finding_open = or_(
@@ -360,7 +377,7 @@ def _expired(site: Site, now: datetime):
         .outerjoin(Finding, Finding.id == Escalation.finding_id)
         .outerjoin(DutyEntry, DutyEntry.id == Escalation.entry_id)
         .where(
-            Escalation.site_id == site.id,
+            Escalation.site_id == site_id,
             Escalation.acknowledged_at.is_(None),
             Escalation.superseded_at.is_(None),
             Escalation.level < TOP,
@@ -380,22 +397,53 @@ def inbox_levels(user: User) -> tuple[int, ...]:
     return INBOX_LEVELS.get(user.role, ())
 
 
+def _item_open():
+    """The escalation's item is still open, looked up by primary key for each pending
+    escalation (a scalar subquery runs per row): an OR across two outer joins, or EXISTS,
+    let PostgreSQL hash every open nonconformity, or read them all, for the few waiting."""
+    finding_status = select(Finding.status).where(Finding.id == Escalation.finding_id)
+    entry_status = select(DutyEntry.status).where(DutyEntry.id == Escalation.entry_id)
+    item_status = case(
+        (Escalation.finding_id.is_not(None), finding_status.scalar_subquery()),
+        else_=entry_status.scalar_subquery(),
+    )
+    # An entry is open as "open", which is one of the open states of a nonconformity.
+    return item_status.in_(OPEN_STATES)
+
+
+def _inbox_conditions(site_id, levels: tuple[int, ...]) -> tuple:
+    return (
+        Escalation.site_id == site_id,
+        Escalation.acknowledged_at.is_(None),
+        Escalation.superseded_at.is_(None),
+        Escalation.level.in_(levels) if levels else false(),
+        _item_open(),
+    )
+
+
 def inbox_query(site: Site, user: User, levels: tuple[int, ...] | None = None):
     """The pending escalations of open items this person's level must acknowledge here."""
     levels = inbox_levels(user) if levels is None else levels
     return (
         select(Escalation)
-        .outerjoin(Finding, Finding.id == Escalation.finding_id)
-        .outerjoin(DutyEntry, DutyEntry.id == Escalation.entry_id)
-        .where(
-            Escalation.site_id == site.id,
-            Escalation.acknowledged_at.is_(None),
-            Escalation.superseded_at.is_(None),
-            Escalation.level.in_(levels) if levels else false(),
-            or_(Finding.status.in_(OPEN_STATES), DutyEntry.status == "open"),
-        )
+        .where(*_inbox_conditions(site.id, levels))
         .order_by(Escalation.ack_due, Escalation.id)
     )
+
+
+def inbox_count_query(site_id, levels: tuple[int, ...]):
+    """How many escalations wait in the inbox of these levels: a count, no ORDER BY."""
+    return select(func.count()).select_from(Escalation).where(*_inbox_conditions(site_id, levels))
+
+
+@cache
+def _inbox_count(levels: tuple[int, ...]):
+    return inbox_count_query(bindparam("site_id"), levels)
+
+
+def inbox_count(site: Site, user: User, levels: tuple[int, ...] | None = None) -> int:
+    levels = inbox_levels(user) if levels is None else levels
+    return db.session.scalar(_inbox_count(tuple(levels)), {"site_id": site.id})
 
 
 def timeline(finding: Finding | None = None, entry: DutyEntry | None = None) -> list[Escalation]:

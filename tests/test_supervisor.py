@@ -216,7 +216,7 @@ def test_day_page_lists_the_most_urgent_and_links_to_the_rest(people, client, lo
                                                               monkeypatch):  # fmt: skip
     from dutypwa import supervisor
 
-    monkeypatch.setattr(supervisor, "URGENT_LIMIT", 3)
+    monkeypatch.setattr(supervisor, "DAY_LIMIT", 3)
     site, users = people
     findings = [
         finding_at(site, users["staff"], T0 + i * MIN, severity="low", description=f"item {i}")
@@ -387,3 +387,48 @@ def test_settings_change_the_clocks(people, client, login, at):
     entry = entry_at(site, users["staff"], T0, kind="emergency")
     clock.advance(site, T0 + 6 * MIN)
     assert [e.level for e in clock.timeline(entry=entry)] == [2, 3]
+
+
+def test_d9_day_page_pages_the_records_and_reads_a_fixed_number_of_statements(
+    people, client, login, at, monkeypatch
+):
+    """Every record of the day stays reachable, a page at a time, and the page reads the
+    same few statements however many rows it shows (no query per row)."""
+    from sqlalchemy import event
+
+    from dutypwa import supervisor
+
+    monkeypatch.setattr(supervisor, "RECORDS_PAGE", 2)
+    site, users = people
+    records = [
+        entry_at(site, users["staff"], T0 - timedelta(hours=5 - i), summary=f"record {i}")
+        for i in range(5)
+    ]
+    for i in range(3):
+        finding_at(site, users["staff"], T0 - timedelta(hours=i), description=f"open {i}")
+    at(T0)
+    login(users["supervisor"])
+    client.get(f"/s/{site.code}/day")  # the clock's first run escalates; not counted
+    issued = []
+
+    def count(*args):
+        issued[-1] += 1
+
+    event.listen(db.engine, "before_cursor_execute", count)
+    pages = []
+    try:
+        for number in (1, 2, 3):
+            issued.append(0)
+            pages.append(client.get(f"/s/{site.code}/day?page={number}"))
+    finally:
+        event.remove(db.engine, "before_cursor_execute", count)
+    assert all(page.status_code == 200 for page in pages)
+    html = [page.get_data(as_text=True) for page in pages]
+    newest_first = list(reversed(records))
+    for number, page in enumerate(html):
+        shown = [r for r in newest_first if f'id="record-{r.id}"' in page]
+        assert shown == newest_first[number * 2 : number * 2 + 2]
+    assert "Next" in html[0] and "Previous" not in html[0]
+    assert "Previous" in html[2] and "page=2" in html[2] and "Next" not in html[2]
+    # The same few statements for each page, none per row.
+    assert issued[1] == issued[2] <= 15, issued

@@ -26,6 +26,15 @@ class DutyEntry(Base):
     __table_args__ = (
         Index("ix_duty_entry_site_status_respond", "site_id", "status", "respond_by"),
         Index("ix_duty_entry_site_received", "site_id", "received_at"),
+        # The escalation clock's question on every supervisor page: open emergencies not yet
+        # escalated, without reading the year's log by received_at.
+        Index(
+            "ix_duty_entry_site_status_level_received",
+            "site_id",
+            "status",
+            "escalation_level",
+            "received_at",
+        ),
     )
 
     id: Mapped[uuidpk]

@@ -96,6 +96,12 @@ class Finding(Base):
         Index(
             "ix_finding_site_status_level_due", "site_id", "status", "escalation_level", "due_at"
         ),
+        # The list filtered by category (rare ones among closed items), area, person ("mine")
+        # or team: read in due order without filtering thousands of rows on the table.
+        Index("ix_finding_site_status_category_due", "site_id", "status", "category", "due_at"),
+        Index("ix_finding_site_area_status_due", "site_id", "area_id", "status", "due_at"),
+        Index("ix_finding_site_assignee_status_due", "site_id", "assignee_id", "status", "due_at"),
+        Index("ix_finding_site_team_status_due", "site_id", "assignee_team", "status", "due_at"),
     )
 
     checkin: Mapped[CheckIn | None] = relationship(back_populates="findings")

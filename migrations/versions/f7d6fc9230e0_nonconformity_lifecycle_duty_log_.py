@@ -80,6 +80,7 @@ def upgrade():
     with op.batch_alter_table('duty_entry', schema=None) as batch_op:
         batch_op.create_index('ix_duty_entry_site_received', ['site_id', 'received_at'], unique=False)
         batch_op.create_index('ix_duty_entry_site_status_respond', ['site_id', 'status', 'respond_by'], unique=False)
+        batch_op.create_index('ix_duty_entry_site_status_level_received', ['site_id', 'status', 'escalation_level', 'received_at'], unique=False)
 
     op.create_table('duty_entry_event',
     sa.Column('id', sa.String(length=36), nullable=False),
@@ -258,6 +259,10 @@ def upgrade():
         batch_op.add_column(sa.Column('events_count', sa.Integer(), nullable=False, server_default='0', comment='ordinal of the last step'))
         batch_op.create_index('ix_finding_site_status_due', ['site_id', 'status', 'due_at'], unique=False)
         batch_op.create_index('ix_finding_site_status_level_due', ['site_id', 'status', 'escalation_level', 'due_at'], unique=False)
+        batch_op.create_index('ix_finding_site_status_category_due', ['site_id', 'status', 'category', 'due_at'], unique=False)
+        batch_op.create_index('ix_finding_site_area_status_due', ['site_id', 'area_id', 'status', 'due_at'], unique=False)
+        batch_op.create_index('ix_finding_site_assignee_status_due', ['site_id', 'assignee_id', 'status', 'due_at'], unique=False)
+        batch_op.create_index('ix_finding_site_team_status_due', ['site_id', 'assignee_team', 'status', 'due_at'], unique=False)
         batch_op.create_foreign_key(batch_op.f('fk_finding_corrected_by_id_user'), 'user', ['corrected_by_id'], ['id'])
         batch_op.create_foreign_key(batch_op.f('fk_finding_assignee_id_user'), 'user', ['assignee_id'], ['id'])
 
@@ -288,6 +293,10 @@ def downgrade():
     with op.batch_alter_table('finding', schema=None) as batch_op:
         batch_op.drop_constraint(batch_op.f('fk_finding_assignee_id_user'), type_='foreignkey')
         batch_op.drop_constraint(batch_op.f('fk_finding_corrected_by_id_user'), type_='foreignkey')
+        batch_op.drop_index('ix_finding_site_team_status_due')
+        batch_op.drop_index('ix_finding_site_assignee_status_due')
+        batch_op.drop_index('ix_finding_site_area_status_due')
+        batch_op.drop_index('ix_finding_site_status_category_due')
         batch_op.drop_index('ix_finding_site_status_level_due')
         batch_op.drop_index('ix_finding_site_status_due')
         batch_op.drop_column('events_count')
@@ -328,6 +337,7 @@ def downgrade():
     op.drop_table('follow_up')
     op.drop_table('duty_entry_event')
     with op.batch_alter_table('duty_entry', schema=None) as batch_op:
+        batch_op.drop_index('ix_duty_entry_site_status_level_received')
         batch_op.drop_index('ix_duty_entry_site_status_respond')
         batch_op.drop_index('ix_duty_entry_site_received')
 
