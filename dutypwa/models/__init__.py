@@ -30,6 +30,13 @@ from dutypwa.models.finding import (
     FindingEvent,
     FindingPhoto,
 )
+from dutypwa.models.handover import (
+    HANDOVER_STEPS,
+    Handover,
+    HandoverEvent,
+    PostDuty,
+    Station,
+)
 from dutypwa.models.patrol import CheckIn, CheckpointState, Route, RouteStop
 from dutypwa.models.site import DEFAULT_SETTINGS, Area, Post, Site, site_members
 from dutypwa.models.user import MANAGERS, ROLES, User
@@ -40,6 +47,7 @@ __all__ = [
     "DEFAULT_SETTINGS",
     "ENTRY_KINDS",
     "FOLLOW_UP_TYPES",
+    "HANDOVER_STEPS",
     "LEVELS",
     "MANAGERS",
     "MAX_PHOTOS",
@@ -62,14 +70,18 @@ __all__ = [
     "FindingEvent",
     "FindingPhoto",
     "FollowUp",
+    "Handover",
+    "HandoverEvent",
     "KeyLoan",
     "Photo",
     "Post",
+    "PostDuty",
     "RepetitionReport",
     "Review",
     "Route",
     "RouteStop",
     "Site",
+    "Station",
     "User",
     "VoidedToken",
     "repetition_items",

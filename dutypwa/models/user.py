@@ -1,5 +1,7 @@
 """People: login name (staff number or phone), roles, PIN for the shared tablet, sites."""
 
+from datetime import datetime
+
 from flask_login import UserMixin
 from sqlalchemy import String, select
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -21,6 +23,10 @@ class User(UserMixin, Base):
     display_name: Mapped[str] = mapped_column(String(60))
     password_hash: Mapped[str] = mapped_column(String(255))
     pin_hash: Mapped[str | None] = mapped_column(String(255), comment="shared-tablet PIN")
+    pin_failures: Mapped[int] = mapped_column(
+        default=0, server_default="0", comment="wrong PINs in a row"
+    )
+    pin_locked_until: Mapped[datetime | None] = mapped_column(comment="PIN lockout")
     role: Mapped[str] = mapped_column(String(20), default="staff")
     locale: Mapped[str | None] = mapped_column(String(10), comment="chosen UI language")
     active: Mapped[bool] = mapped_column(default=True)
