@@ -188,7 +188,7 @@ def test_d11_an_emergency_is_escalated_and_the_arrival_recorded(phone, login_as,
     expect(page.locator("#entry-done .alert")).to_be_visible()
     page.locator("#entry-done a.open-entry").click()
     entry_url = page.url
-    expect(page.locator("#entry-escalations .escalation.pending")).to_have_count(1)
+    expect(page.locator("section.escalations .escalation.pending")).to_have_count(1)
     expect(page.locator("#step-arrive")).to_have_count(0)  # staff do not record arrival
     supervisor = phone()
     supervisor.set_viewport_size(PHONE_740)
