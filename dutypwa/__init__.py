@@ -87,6 +87,12 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(supervisor.bp)
     app.register_blueprint(reports.bp)
     app.register_blueprint(settings_page.bp)
+    from dutypwa import handover_views
+
+    app.register_blueprint(handover_views.bp)
+    from dutypwa import station
+
+    app.register_blueprint(station.bp)
     errors.register(app)
     app.after_request(security_headers)
     app.add_template_filter(local_time, "localtime")

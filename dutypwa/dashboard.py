@@ -14,9 +14,11 @@ from flask import Blueprint, current_app, get_template_attribute, request
 from flask_babel import get_locale
 from flask_login import current_user
 from sqlalchemy import func, select
+from sqlalchemy.orm import selectinload
 
 from dutypwa.access import roles_required, site_or_403
 from dutypwa.extensions import db
+from dutypwa.handover import relief_overdue
 from dutypwa.http import render
 from dutypwa.models import (
     MANAGERS,
@@ -24,6 +26,9 @@ from dutypwa.models import (
     Checkpoint,
     CheckpointState,
     Device,
+    Handover,
+    Post,
+    PostDuty,
     Route,
     RouteStop,
     User,
@@ -70,9 +75,22 @@ def coverage_etag(site, now) -> str:
             Device.user_id.in_(site_member_ids(site))
         )
     ).one()
+    # Posts: who is on duty (changes when a handover is signed) and the open handovers
+    # with their steps; relief overdue (H10) turns with the minute below.
+    posts = db.session.execute(
+        select(func.count(), func.max(Post.id)).where(Post.site_id == site.id)
+    ).one()
+    duties = db.session.execute(
+        select(func.max(PostDuty.updated_at), func.count()).where(PostDuty.site_id == site.id)
+    ).one()
+    handovers = db.session.execute(
+        select(func.count(), func.sum(Handover.events_count), func.max(Handover.arrived_at)).where(
+            Handover.site_id == site.id, Handover.status == "open"
+        )
+    ).one()
     key = (
-        f"{site.id}|{states}|{checkpoints}|{routes}|{devices}|{now:%Y%m%d%H%M}"
-        f"|{get_locale()}|{current_user.id}"
+        f"{site.id}|{states}|{checkpoints}|{routes}|{devices}|{posts}|{duties}|{handovers}"
+        f"|{now:%Y%m%d%H%M}|{get_locale()}|{current_user.id}"
     )
     return hashlib.sha1(key.encode()).hexdigest()
 
@@ -131,6 +149,72 @@ def coverage_rows(site, now) -> list[CoverageRow]:
     return result
 
 
+@dataclass(frozen=True, slots=True)
+class PostRow:
+    """One post on the coverage page: who holds it, and whether the relief is late."""
+
+    post: Post
+    duty: PostDuty | None
+    open_handover: Handover | None
+    last: Handover | None  # the latest handover not cancelled (H11: its lateness)
+    overdue: bool  # H10: the shift ended and nobody signed: the person stays
+
+
+def post_rows(site, now) -> list[PostRow]:
+    """Every post of the site with its current duty (H10) and its last handover (H11):
+    a fixed number of statements, whatever the length of the history."""
+    posts = db.session.scalars(select(Post).where(Post.site_id == site.id).order_by(Post.id)).all()
+    if not posts:
+        return []
+    duties = {
+        duty.post_id: duty
+        for duty in db.session.scalars(
+            select(PostDuty)
+            .where(PostDuty.site_id == site.id)
+            .options(selectinload(PostDuty.person))
+        )
+    }
+    open_ones = {
+        handover.post_id: handover
+        for handover in db.session.scalars(
+            select(Handover)
+            .where(Handover.site_id == site.id, Handover.status == "open")
+            .options(selectinload(Handover.incoming), selectinload(Handover.outgoing))
+        )
+    }
+    # The last handover of each post: the newest arrival per post, via the
+    # (post_id, status) index, one statement for all posts.
+    newest = (
+        select(Handover.post_id, func.max(Handover.arrived_at).label("arrived_at"))
+        .where(Handover.post_id.in_([post.id for post in posts]), Handover.status != "cancelled")
+        .group_by(Handover.post_id)
+        .subquery()
+    )
+    last = {
+        handover.post_id: handover
+        for handover in db.session.scalars(
+            select(Handover)
+            .join(
+                newest,
+                (newest.c.post_id == Handover.post_id)
+                & (newest.c.arrived_at == Handover.arrived_at),
+            )
+            .where(Handover.status != "cancelled")
+            .options(selectinload(Handover.incoming), selectinload(Handover.outgoing))
+        )
+    }
+    return [
+        PostRow(
+            post=post,
+            duty=duties.get(post.id),
+            open_handover=open_ones.get(post.id),
+            last=last.get(post.id),
+            overdue=relief_overdue(duties.get(post.id), now),
+        )
+        for post in posts
+    ]
+
+
 def in_utc(run: RouteRun | None) -> RouteRun | None:
     """The same run with its times in UTC, like the visits and `now` it is compared with:
     comparing datetimes across time zones costs a time-zone look-up each time, thousands
@@ -166,6 +250,7 @@ def coverage(site_code: str):
         totals=totals,
         badges={status: status_badge(status) for status in SEVERITY},
         devices=devices_holding_work(site),
+        posts=post_rows(site, now),
         now=now,
         refresh=current_app.config["COVERAGE_REFRESH_SECONDS"],
         etag=etag,

@@ -11,12 +11,14 @@ import click
 from flask import current_app
 from sqlalchemy import select
 
+from dutypwa import handover as handovers
 from dutypwa.dutylog import record_entry
+from dutypwa.dutylog.entries import record_entry_step
 from dutypwa.dutylog.registers import create_follow_up
 from dutypwa.dutylog.shifts import last_night, shift_window
 from dutypwa.extensions import db
 from dutypwa.findings import record_finding
-from dutypwa.models import Area, Checkpoint, Post, Route, RouteStop, Site, User, utcnow
+from dutypwa.models import Area, Checkpoint, Post, PostDuty, Route, RouteStop, Site, User, utcnow
 from dutypwa.nonconformities import record_step
 from dutypwa.patrol import record_checkin
 
@@ -200,6 +202,7 @@ def load_demo(now: datetime | None = None) -> str:
                     count += 1
     people = {user.username: user for user in users}
     findings = _nonconformities(site, people, checkpoints, now, rng)
+    _handover(site, people, now, rng)
     entries = _duty_log(site, people, now, rng)
     return (
         f"demo loaded: site CUIHU with {len(checkpoints)} checkpoints, {len(routes)} routes, "
@@ -354,3 +357,78 @@ def _duty_log(site, people, now, rng) -> int:
         if follow:
             create_follow_up(site, entry, by=by, at=at + timedelta(minutes=5))
     return len(entries)
+
+
+# Signatures as the tablet draws them: SVG paths of moves and lines.
+SIGNATURES = {
+    "1001": "M 20 70 L 34 38 L 46 74 L 58 40 L 70 72 M 86 44 L 118 44 M 102 44 L 100 76 "
+    "L 124 70 M 140 40 L 136 78 L 164 74",
+    "1003": "M 18 44 L 46 40 M 32 40 L 30 78 M 60 52 L 88 48 L 62 76 L 92 72 M 110 40 "
+    "L 106 76 M 106 58 L 132 56 L 134 40 L 132 78",
+}
+
+
+def _handover(site, people, now, rng) -> None:
+    """The customer-service centre's paper trail: the morning before the current night,
+    陈杰 handed over to 张伟 (two minutes late, one repair carried over by name, closed
+    later that day); tonight 刘芳 is on duty there until 08:00 (H10 shows her as still on
+    duty if nobody relieves her)."""
+    post = next(post for post in site.posts if post.name == "客户服务中心")
+    local = now.astimezone(site.tz)
+    evening = datetime.combine(local.date(), time(20), tzinfo=site.tz)
+    if evening > local:
+        evening -= timedelta(days=1)
+    evening = evening.astimezone(UTC)
+    morning = evening - timedelta(hours=12)
+    night, day, relief = people["1003"], people["1001"], people["1002"]
+    db.session.add(
+        PostDuty(post_id=post.id, site_id=site.id, person_id=night.id,
+                 since=morning - timedelta(hours=12), due_until=morning)
+    )  # fmt: skip
+    door, _created = record_entry(
+        site,
+        by=night,
+        op_id=_op_id(rng),
+        device_time=morning - timedelta(hours=3, minutes=50),
+        received_at=morning - timedelta(hours=3, minutes=50) + timedelta(seconds=2),
+        clock_offset_s=0.0,
+        kind="repair",
+        post=post,
+        location="客户服务中心大堂",
+        summary="大堂感应门关闭缓慢，夜间无法自动关严",
+        handling="已改为手动开关并张贴提示，待白班报修",
+    )
+    db.session.flush()
+    arrived = morning - timedelta(minutes=3)  # H1: due at 07:55; 2 minutes late (H11)
+    handover, _created = handovers.arrive(
+        post, by=day, op_id=_op_id(rng), device_time=arrived,
+        received_at=arrived + timedelta(seconds=1), clock_offset_s=0.0,
+    )  # fmt: skip
+    counts = {f"count-{i}": str(item["count"]) for i, item in enumerate(post.inventory)}
+    steps = [
+        (day, "inventory", 2, {**counts, **{f"condition-{i}": "ok" for i in range(len(counts))}}),
+        (day, "log_review", 4, {f"entry-{door.id}": "carried"}),
+        (day, "area_check", 6, {"anomaly-0": "会所门口台阶有积水",
+                                "anomaly-explanation-0": "夜间下雨，已放置防滑警示牌"}),
+        (night, "summary", 8, {"summary": "夜班巡查正常，无访客滞留。大堂感应门关闭缓慢，"
+                                          "已改手动，移交白班报修。钥匙、对讲机、手电筒齐全。"}),
+        (day, "sign_incoming", 9, {"signature": SIGNATURES["1001"]}),
+        (night, "sign_outgoing", 10, {"signature": SIGNATURES["1003"]}),
+    ]  # fmt: skip
+    for person, action, minutes, fields in steps:
+        at = arrived + timedelta(minutes=minutes)
+        handovers.record_step(
+            handover, by=person, op_id=_op_id(rng), action=action, fields=fields,
+            device_time=at, received_at=at + timedelta(seconds=1), clock_offset_s=0.0,
+        )  # fmt: skip
+    fixed = morning + timedelta(hours=3)
+    record_entry_step(
+        door, by=day, op_id=_op_id(rng), device_time=fixed,
+        received_at=fixed + timedelta(seconds=2), clock_offset_s=0.0, action="close",
+        result="维修工已调整闭门器，感应门恢复自动关闭",
+    )  # fmt: skip
+    # Tonight's night shift: 刘芳 since 20:00, due to be relieved at 08:00.
+    duty = db.session.get(PostDuty, post.id)
+    duty.person_id, duty.since = relief.id, evening
+    duty.due_until, duty.handover_id = evening + timedelta(hours=12), None
+    db.session.flush()

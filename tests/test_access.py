@@ -12,6 +12,7 @@ from dutypwa.dutylog import record_entry
 from dutypwa.escalation import escalate
 from dutypwa.extensions import db
 from dutypwa.findings import record_finding
+from dutypwa.handover import arrive, enrol_station
 from dutypwa.models import ROLES, Photo, RepetitionReport
 from dutypwa.models.dutylog import FollowUp, KeyLoan
 from dutypwa.patrol import record_checkin
@@ -22,6 +23,7 @@ MANAGERS = {"supervisor", "director", "admin"}
 ADMIN = {"admin"}
 PUBLIC = None  # no login needed
 API = "api"  # the sync API: any logged-in role, 401 (not a redirect) without a session
+STATION = "station"  # a tablet enrolled as a post's station (its cookie), not a role: 403 without
 
 EXPECTED = {
     "auth.login": PUBLIC,
@@ -64,6 +66,14 @@ EXPECTED = {
     **{f"reports.{name}": MANAGERS for name in ("targets", "targets_csv")},
     **{f"settings.{name}": MANAGERS for name in ("edit", "update")},
     "dashboard.coverage": MANAGERS,
+    **{f"station.{name}": MANAGERS for name in ("stations", "enrol", "revoke")},
+    **{f"station.{name}": STATION for name in (
+        "home", "people", "pin", "verify", "start", "check_in", "handover", "step", "done",
+    )},
+    **{f"handover_views.{name}": EVERYONE for name in (
+        "index", "record", "post_history", "post_csv", "post_xlsx",
+        "person_history", "person_csv", "person_xlsx",
+    )},
     "checkpoints.index": MANAGERS,
     "checkpoints.create": MANAGERS,
     "checkpoints.row": MANAGERS,
@@ -95,7 +105,8 @@ EXPECTED = {
 
 SITE_SCOPED_ARGS = {"site_code", "token", "checkpoint_id", "checkin_id", "area_id", "post_id",
                     "route_id", "finding_id", "photo_id", "report_id",
-                    "entry_id", "follow_up_id", "key_id", "escalation_id"}  # fmt: skip
+                    "entry_id", "follow_up_id", "key_id", "escalation_id",
+                    "handover_id", "station_id"}  # fmt: skip
 
 
 @pytest.fixture
@@ -135,6 +146,8 @@ def world(make_site, make_user, make_area, make_post, make_checkpoint, make_rout
         )  # fmt: skip
         db.session.add(report)
         escalation = escalate(site, level=2, reason="manual", at=datetime.now(UTC), entry=entry)
+        handover, _ = arrive(post, by=staff, op_id=new_op_id(), device_time=datetime.now(UTC))
+        station, station_token = enrol_station(post, by=staff, name="tablet")
         db.session.commit()
         objects[site.code] = {
             "site_code": site.code,
@@ -155,6 +168,9 @@ def world(make_site, make_user, make_area, make_post, make_checkpoint, make_rout
             "key_id": key.id,
             "report_id": report.id,
             "escalation_id": escalation.id,
+            "handover_id": handover.id,
+            "station_id": station.id,
+            "station_token": station_token,
         }
     return objects, users
 
@@ -186,10 +202,13 @@ def call(client, method, url, site_code):
     return client.open(url, method=method, data={})
 
 
-@pytest.mark.parametrize("role", [*ROLES, "anonymous"])
+@pytest.mark.parametrize("role", [*ROLES, "anonymous", "station"])
 def test_matrix(app, client, login, world, role):
+    """ "station": a browser enrolled as the own site's station, nobody logged in."""
     objects, users = world
-    if role != "anonymous":
+    if role == "station":
+        client.set_cookie("dutypwa_station", objects["OWN"]["station_token"])
+    elif role != "anonymous":
         login(users[role])
     failures = []
     for rule, method in rules(app):
@@ -199,8 +218,21 @@ def test_matrix(app, client, login, world, role):
         scoped = bool(set(rule.arguments) & SITE_SCOPED_ARGS)
         for site_code in ("OWN", "OTHER") if scoped else ("OWN",):
             url = build(rule, objects[site_code])
-            status = call(client, method, url, site_code).status_code
-            if allowed is PUBLIC:
+            response = call(client, method, url, site_code)
+            status = response.status_code
+            if allowed is STATION and role != "station":
+                ok = status == 403  # no station cookie: refused, logged in or not
+            elif allowed is STATION and scoped and site_code == "OTHER":
+                ok = status in (403, 404)
+            elif allowed is STATION:
+                # A step without a person's PIN is refused (403), but never for the station.
+                ok = status < 500 and status != 401 and (method != "GET" or status != 403)
+                ok = ok and b"not a station" not in response.data
+            elif role == "station":  # for every other page the station is anonymous
+                ok = status == 401 if allowed is API else (
+                    status < 500 and status not in (401, 403) if allowed is PUBLIC
+                    else status == 302)  # fmt: skip
+            elif allowed is PUBLIC:
                 ok = status < 500 and status not in (401, 403)
             elif allowed is API and role == "anonymous":
                 ok = status == 401

@@ -1,0 +1,96 @@
+// Station mode (a tablet enrolled at a post): the live clock, back to the station home after
+// 60 s without a touch (the home page makes the server forget the person), the PIN pad's
+// keys, the inventory count steppers and the explanation a discrepancy needs.
+"use strict";
+
+(() => {
+  const root = document.querySelector(".station");
+  if (!root) return;
+  const home = root.dataset.stationHome;
+  const timeZone = root.dataset.tz || undefined;
+  const locale = root.dataset.locale || undefined;
+
+  // The clock, in the site's time zone.
+  const short = new Intl.DateTimeFormat(locale, { timeZone, hour: "2-digit", minute: "2-digit", hour12: false });
+  const long = new Intl.DateTimeFormat(locale, {
+    timeZone, hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false,
+  });
+  function tick() {
+    const now = new Date();
+    for (const clock of document.querySelectorAll("[data-clock]")) {
+      clock.textContent = (clock.hasAttribute("data-seconds") ? long : short).format(now);
+      clock.setAttribute("datetime", now.toISOString());
+    }
+    for (const left of document.querySelectorAll("[data-countdown]")) {
+      const minutes = Math.round((Date.parse(left.dataset.countdown) - now) / 60000);
+      if (Number.isNaN(minutes) || minutes < 0) {
+        left.textContent = "";
+        continue;
+      }
+      const text = `${Math.floor(minutes / 60)}:${String(minutes % 60).padStart(2, "0")}`;
+      left.textContent = `(${(left.dataset.labelLeft || "{t}").replace("{t}", text)})`;
+    }
+  }
+  tick();
+  setInterval(tick, 1000);
+
+  // Idle: back home (the home page is reloaded too, so its state stays fresh).
+  const idleMs = (Number(root.dataset.idleSeconds) || 60) * 1000;
+  let idleTimer = null;
+  function resetIdle() {
+    clearTimeout(idleTimer);
+    idleTimer = setTimeout(() => window.location.assign(home), idleMs);
+  }
+  for (const type of ["pointerdown", "keydown", "input", "scroll"]) {
+    document.addEventListener(type, resetIdle, { passive: true, capture: true });
+  }
+  resetIdle();
+
+  // PIN pad: the keys type into the PIN field of their own form.
+  document.addEventListener("click", (event) => {
+    const key = event.target.closest?.("[data-digit]");
+    if (!key) return;
+    const input = key.closest("form")?.querySelector("[data-pin-input]");
+    if (!input) return;
+    if (key.dataset.digit === "clear") input.value = "";
+    else if (input.value.length < 12) input.value += key.dataset.digit;
+  });
+
+  // Inventory: − / + / "all there", and the explanation shown (and required) when the
+  // count or the condition is off. The server checks it again.
+  function refreshItem(item) {
+    const expected = Number(item.dataset.expected);
+    const count = item.querySelector('input[type="number"]');
+    const condition = item.querySelector('input[type="radio"]:checked')?.value || "ok";
+    const explanation = item.querySelector("[data-explanation]");
+    const off = (count.value !== "" && Number(count.value) !== expected) || condition !== "ok";
+    const written = explanation.querySelector("textarea").value.trim() !== "";
+    explanation.hidden = !off && !written;
+    explanation.querySelector("textarea").required = off;
+    item.classList.toggle("discrepancy", off);
+    item.classList.toggle("counted", count.value !== "");
+  }
+  document.addEventListener("click", (event) => {
+    const button = event.target.closest?.("[data-step]");
+    const item = button?.closest("[data-inventory-item]");
+    if (!item) return;
+    const count = item.querySelector('input[type="number"]');
+    if (button.dataset.step === "all") count.value = item.dataset.expected;
+    else count.value = Math.max(0, (Number(count.value) || 0) + Number(button.dataset.step));
+    refreshItem(item);
+  });
+  document.addEventListener("input", (event) => {
+    const item = event.target.closest?.("[data-inventory-item]");
+    if (item) refreshItem(item);
+  });
+  document.addEventListener("change", (event) => {
+    const item = event.target.closest?.("[data-inventory-item]");
+    if (item) refreshItem(item);
+  });
+  function refreshAll() {
+    for (const item of document.querySelectorAll("[data-inventory-item]")) refreshItem(item);
+  }
+  refreshAll();
+  // A refused step comes back through htmx: set the new form up too.
+  document.addEventListener("htmx:after:swap", refreshAll);
+})();

@@ -1,0 +1,552 @@
+"""Station mode: a tablet enrolled as the station of one post, and the handover pages on it.
+
+A supervisor enrols the tablet from its own browser (`/s/<site>/stations`): the server sets
+a long-lived HttpOnly cookie holding the station's credential and logs the supervisor out
+there. Station pages are known by that cookie only (`station_required`), never by a login.
+A person acts on the station by choosing their name and entering their PIN; they stay the
+"actor" for a short idle time, renewed by each action. Signatures and a supervisor's
+override ask for the PIN again in the same form. Every fact records the person.
+"""
+
+import hashlib
+import time
+import uuid
+from datetime import timedelta
+from functools import wraps
+
+from flask import Blueprint, abort, current_app, flash, g, redirect, request, session, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, logout_user
+from sqlalchemy import select
+
+from dutypwa.access import roles_required, site_object, site_or_403
+from dutypwa.dutylog.entries import kind_label
+from dutypwa.errors import DomainError, error_response
+from dutypwa.extensions import db
+from dutypwa.handover import (
+    CONDITION_LABELS,
+    CONDITIONS,
+    arrive,
+    check_pin,
+    enrol_station,
+    important_open,
+    open_entries,
+    open_handover,
+    record_step,
+    relief_overdue,
+    shift_changes,
+    shift_end_after,
+    state_of,
+)
+from dutypwa.handover_rules import EARLY, STEP_TITLES, TAKER, needed, next_step
+from dutypwa.http import is_htmx, render
+from dutypwa.models import MANAGERS, Handover, Post, PostDuty, Station, User, utcnow
+from dutypwa.models.site import site_members
+from dutypwa.patrol import parse_device_time
+
+bp = Blueprint("station", __name__)
+
+COOKIE = "dutypwa_station"
+COOKIE_MAX_AGE = 400 * 24 * 3600
+# The chosen person stays the actor this long without an action (the page script goes
+# back to the station home after 60 s idle; the server forgets after 90 s).
+ACTOR_IDLE_S = 90
+LAST_SEEN_EVERY = timedelta(minutes=1)
+ANOMALY_ROWS = 10
+STEP_ACTIONS = ("inventory", "log_review", "area_check", "summary", "override",
+                "sign_incoming", "sign_outgoing")  # fmt: skip
+PIN_ACTIONS = ("override", "sign_incoming", "sign_outgoing")
+
+
+# The station credential
+
+
+def station_required(view):
+    """The page belongs to a station: the cookie names an active one (g.station, g.site,
+    g.post); otherwise a 403 page that says why."""
+
+    @wraps(view)
+    def wrapped(*args, **kwargs):
+        token = request.cookies.get(COOKIE)
+        station = _station_by_token(token)
+        if station is None:
+            message = _("This browser is not a station. A supervisor enrols a tablet as a "
+                        "post's station from the page “Stations”.")  # fmt: skip
+            abort(403, description=message)
+        if not station.active:
+            abort(403, description=_("This tablet is no longer a station: a supervisor revoked "
+                                     "it. A supervisor can enrol it again."))  # fmt: skip
+        g.station, g.site, g.post = station, station.site, station.post
+        now = utcnow()
+        if station.last_seen_at is None or now - station.last_seen_at > LAST_SEEN_EVERY:
+            station.last_seen_at = now
+            db.session.commit()
+        return view(*args, **kwargs)
+
+    wrapped.station_only = True
+    return wrapped
+
+
+def _station_by_token(token: str | None) -> Station | None:
+    """The station of the cookie, revoked ones included (so the page can say so)."""
+    if not token:
+        return None
+    digest = hashlib.sha256(token.encode()).hexdigest()
+    return db.session.scalar(select(Station).where(Station.token_hash == digest))
+
+
+def set_station_cookie(response, token: str):
+    response.set_cookie(
+        COOKIE,
+        token,
+        max_age=COOKIE_MAX_AGE,
+        path="/",
+        httponly=True,
+        samesite="Lax",
+        secure=bool(current_app.config.get("SESSION_COOKIE_SECURE")),
+    )
+    return response
+
+
+# The person acting on the station
+
+
+def members(site) -> list[User]:
+    return db.session.scalars(
+        select(User)
+        .join(site_members, site_members.c.user_id == User.id)
+        .where(site_members.c.site_id == site.id, User.active)
+        .order_by(User.role != "staff", User.display_name)
+    ).all()
+
+
+def member_or_404(user_id: int) -> User:
+    user = db.session.get(User, user_id)
+    if user is None or not user.active or not any(s.id == g.site.id for s in user.sites):
+        abort(404, description=_("This person is not a member of this site."))
+    return user
+
+
+def actor() -> User | None:
+    """The person who entered their PIN on this station less than ACTOR_IDLE_S ago."""
+    data = session.get("station_actor")
+    if not data or data.get("station") != g.station.id or data.get("until", 0) < time.time():
+        session.pop("station_actor", None)
+        return None
+    user = db.session.get(User, data.get("id"))
+    if user is None or not user.active:
+        return None
+    _keep_actor(user)
+    return user
+
+
+def _keep_actor(user: User) -> None:
+    session["station_actor"] = {
+        "id": user.id,
+        "station": g.station.id,
+        "until": time.time() + ACTOR_IDLE_S,
+    }
+
+
+def forget_actor() -> None:
+    session.pop("station_actor", None)
+
+
+def actor_or_403() -> User:
+    user = actor()
+    if user is None:
+        raise DomainError(_("Choose your name and enter your PIN first."), 403)
+    return user
+
+
+def verify_pin(user: User, pin: str) -> None:
+    """check_pin, with a refusal's failure count committed before the refusal is shown."""
+    try:
+        check_pin(user, (pin or "").strip(), utcnow())
+    except DomainError:
+        db.session.commit()
+        raise
+    db.session.commit()
+
+
+def go(url: str):
+    """A redirect that htmx follows as a page change instead of swapping it in."""
+    if is_htmx():
+        return "", 204, {"HX-Redirect": url}
+    return redirect(url, 303)
+
+
+# Enrolling and revoking (the supervisor's pages)
+
+
+@bp.get("/s/<site_code>/stations")
+@roles_required(*MANAGERS)
+def stations(site_code: str):
+    site = site_or_403(site_code)
+    return _stations_page(site)
+
+
+def _stations_page(site, error=None, status=200):
+    rows = db.session.scalars(
+        select(Station).where(Station.site_id == site.id).order_by(Station.enrolled_at.desc())
+    ).all()
+    posts = db.session.scalars(select(Post).where(Post.site_id == site.id).order_by(Post.name))
+    latest = {}
+    for post_id in {station.post_id for station in rows}:
+        latest[post_id] = db.session.scalar(
+            select(Handover)
+            .where(Handover.post_id == post_id, Handover.status != "cancelled")
+            .order_by(Handover.arrived_at.desc())
+            .limit(1)
+        )
+    return render(
+        "station/stations.html",
+        status=status,
+        site=site,
+        stations=rows,
+        posts=posts.all(),
+        latest=latest,
+        has_record="handover_views.record" in current_app.view_functions,
+        error=error,
+    )
+
+
+@bp.post("/s/<site_code>/stations")
+@roles_required(*MANAGERS)
+def enrol(site_code: str):
+    site = site_or_403(site_code)
+    try:
+        post = site_object(Post, int(request.form.get("post_id", "")), site)
+    except ValueError:
+        return _stations_page(site, _("Choose the post this tablet serves."), 422)
+    supervisor = current_user._get_current_object()
+    _station, token = enrol_station(post, by=supervisor, name=request.form.get("name", ""))
+    db.session.commit()
+    logout_user()
+    forget_actor()
+    flash(_("This tablet is now the station of %(post)s. You have been logged out on it; "
+            "people act here with their PIN.", post=post.name), "ok")  # fmt: skip
+    return set_station_cookie(redirect(url_for("station.home"), 303), token)
+
+
+@bp.post("/s/<site_code>/stations/<int:station_id>/revoke")
+@roles_required(*MANAGERS)
+def revoke(site_code: str, station_id: int):
+    site = site_or_403(site_code)
+    station = site_object(Station, station_id, site)
+    if station.revoked_at is None:
+        station.revoked_at = utcnow()
+        db.session.commit()
+        flash(_("The station %(name)s is revoked: that tablet can no longer be used.",
+                name=station.name), "ok")  # fmt: skip
+    return go(url_for("station.stations", site_code=site.code))
+
+
+# The station home
+
+
+def shift_clock(post, site, now) -> dict:
+    """The current shift (its start and end) and when the relief must be here (H1)."""
+    changes = shift_changes(post, site, now)
+    past = [moment for moment in changes if moment <= now]
+    start = past[-1] if past else None
+    end = shift_end_after(post, site, start) if start else None
+    return {"start": start, "end": end, "relief_by": end - EARLY if end else None}
+
+
+@bp.get("/station")
+@station_required
+def home():
+    """What the post looks like now; nobody is acting (coming home forgets the person)."""
+    forget_actor()
+    post, site, now = g.post, g.site, utcnow()
+    duty = db.session.get(PostDuty, post.id)
+    handover = open_handover(post)
+    state = state_of(handover) if handover else None
+    return render(
+        "station/home.html",
+        site=site,
+        post=post,
+        now=now,
+        clock=shift_clock(post, site, now),
+        duty=duty,
+        overdue=relief_overdue(duty, now),
+        entries=open_entries(post),
+        kind_label=kind_label,
+        important={entry.id for entry in important_open(post)},
+        handover=handover,
+        state=state,
+        steps=_progress(handover, state) if handover else [],
+    )
+
+
+def _progress(handover, state) -> list[dict]:
+    upcoming = next_step(state)
+    return [
+        {"action": action, "title": STEP_TITLES[action](), "done": action in state.done,
+         "current": action == upcoming}
+        for action in needed(state)
+    ]  # fmt: skip
+
+
+# Choosing the person and the PIN
+
+
+def _then_url(then: str) -> str:
+    if then == "arrive":
+        return url_for("station.start")
+    handover = open_handover(g.post)
+    if handover is not None:
+        return url_for("station.handover", handover_id=handover.id)
+    return url_for("station.home")
+
+
+@bp.get("/station/people")
+@station_required
+def people():
+    then = request.args.get("then", "handover")
+    people = members(g.site)
+    duty = db.session.get(PostDuty, g.post.id)
+    if then == "arrive" and duty is not None:
+        # The person on duty does not relieve themself.
+        people = [person for person in people if person.id != duty.person_id]
+    return render("station/people.html", site=g.site, post=g.post, then=then, people=people)
+
+
+@bp.get("/station/people/<int:user_id>/pin")
+@station_required
+def pin(user_id: int):
+    person = member_or_404(user_id)
+    then = request.args.get("then", "handover")
+    return render("station/pin.html", "station/_pin_form.html", site=g.site, post=g.post,
+                  person=person, then=then, error=None)  # fmt: skip
+
+
+@bp.post("/station/people/<int:user_id>/pin")
+@station_required
+def verify(user_id: int):
+    person = member_or_404(user_id)
+    then = request.form.get("then", "handover")
+    try:
+        verify_pin(person, request.form.get("pin", ""))
+    except DomainError as refused:
+        forget_actor()
+        return render("station/pin.html", "station/_pin_form.html", status=refused.status,
+                      site=g.site, post=g.post, person=person, then=then,
+                      error=refused.message)  # fmt: skip
+    _keep_actor(person)
+    return go(_then_url(then))
+
+
+# The handover
+
+
+@bp.get("/station/start")
+@station_required
+def start():
+    """The relief checks in at the post (H1): confirms who and when."""
+    person = actor()
+    if person is None:
+        return redirect(url_for("station.people", then="arrive"))
+    existing = open_handover(g.post)
+    if existing is not None:
+        return redirect(url_for("station.handover", handover_id=existing.id))
+    return _start_page(person)
+
+
+def _start_page(person, error=None, status=200):
+    now = utcnow()
+    return render(
+        "station/start.html",
+        "station/_start_form.html",
+        status=status,
+        site=g.site,
+        post=g.post,
+        person=person,
+        duty=db.session.get(PostDuty, g.post.id),
+        clock=shift_clock(g.post, g.site, now),
+        now=now,
+        op_id=request.form.get("op_id") or str(uuid.uuid4()),
+        error=error,
+    )
+
+
+@bp.post("/station/handovers")
+@station_required
+def check_in():
+    try:
+        person = actor_or_403()
+    except DomainError as refused:
+        return _refused_page(refused)
+    try:
+        handover, _created = arrive(
+            g.post,
+            by=person,
+            op_id=_op_id(request.form),
+            device_time=parse_device_time(request.form.get("device_time")),
+            station=g.station,
+        )
+    except DomainError as refused:
+        db.session.rollback()
+        return _start_page(person, refused.message, refused.status)
+    db.session.commit()
+    return go(url_for("station.handover", handover_id=handover.id))
+
+
+def _handover_or_404(handover_id: str) -> Handover:
+    handover = db.session.get(Handover, handover_id)
+    if handover is None or handover.post_id != g.post.id:
+        abort(404, description=_("There is no such handover at this post."))
+    return handover
+
+
+def _person_for(handover: Handover, action: str) -> User | None:
+    taker = TAKER.get(action)
+    if taker == "incoming":
+        return handover.incoming
+    if taker == "outgoing":
+        return handover.outgoing
+    return None
+
+
+@bp.get("/station/handovers/<handover_id>")
+@station_required
+def handover(handover_id: str):
+    """The handover's next step, for the person who takes it; the wrong person is asked
+    to hand the tablet over (the right person's PIN pad)."""
+    handover = _handover_or_404(handover_id)
+    if handover.status == "signed":
+        return redirect(url_for("station.done", handover_id=handover.id))
+    if handover.status != "open":
+        return redirect(url_for("station.home"))
+    state = state_of(handover)
+    action = next_step(state)
+    if request.args.get("step") == "sign_outgoing" and handover.outgoing_id:
+        action = "sign_outgoing"  # the outgoing person may try; the server answers (H8)
+    if action is None:
+        return redirect(url_for("station.home"))
+    if action in PIN_ACTIONS:
+        person = _person_for(handover, action)
+    else:
+        person = actor()
+        right = _person_for(handover, action)
+        if person is None or (right is not None and person.id != right.id):
+            forget_actor()
+            return redirect(url_for("station.pin", user_id=right.id, then="handover"))
+    return _step_page(handover, state, action, person)
+
+
+def _step_page(handover, state, action, person, error=None, status=200, form=None):
+    blocked = state.blocked and not state.overridden
+    if action == "sign_incoming" and blocked:
+        action = "override"
+    context = {
+        "site": g.site,
+        "post": g.post,
+        "handover": handover,
+        "state": state,
+        "steps": _progress(handover, state),
+        "action": action,
+        "title": STEP_TITLES[action](),
+        "person": person,
+        "error": error,
+        "form": form if form is not None else {},
+        "op_id": (form or {}).get("op_id") or str(uuid.uuid4()),
+        "blocked": blocked,
+        "important": important_open(handover.post),
+        "conditions": [(key, CONDITION_LABELS[key]) for key in CONDITIONS],
+        "anomaly_rows": ANOMALY_ROWS,
+        "kind_label": kind_label,
+    }
+    if action == "inventory":
+        context["items"] = list(enumerate(handover.post.inventory or []))
+    elif action == "log_review":
+        context["entries"] = open_entries(handover.post)
+        context["important_ids"] = {entry.id for entry in context["important"]}
+    elif action == "override":
+        context["supervisors"] = [user for user in members(g.site) if user.role in MANAGERS]
+    return render("station/handover.html", "station/_step.html", status=status, **context)
+
+
+@bp.post("/station/handovers/<handover_id>/steps")
+@station_required
+def step(handover_id: str):
+    handover = _handover_or_404(handover_id)
+    form = request.form
+    action = form.get("action", "")
+    if action not in STEP_ACTIONS:
+        abort(400, description=_("That is not a step of a handover."))
+    try:
+        if action in PIN_ACTIONS:
+            if action == "override":
+                person = member_or_404(_int(form.get("supervisor_id")))
+            else:
+                person = _person_for(handover, action)
+                if person is None:
+                    raise DomainError(_("This handover has no outgoing person."), 422)
+            verify_pin(person, form.get("pin", ""))
+            _keep_actor(person)
+        else:
+            person = actor_or_403()
+        if action == "area_check" and form.get("nothing") and _anomalies_written(form):
+            raise DomainError(_("You wrote anomalies: save the area check with them, or "
+                                "clear the rows for “nothing abnormal”."))  # fmt: skip
+        record_step(
+            handover,
+            by=person,
+            op_id=_op_id(form),
+            action=action,
+            fields=form.to_dict(),
+            device_time=parse_device_time(form.get("device_time")),
+            device_id=None,
+        )
+    except DomainError as refused:
+        db.session.rollback()
+        db.session.refresh(handover)
+        return _step_page(handover, state_of(handover), action, _shown_person(handover, action),
+                          refused.message, refused.status, form.to_dict())  # fmt: skip
+    db.session.commit()
+    if handover.status == "signed":
+        forget_actor()
+        return go(url_for("station.done", handover_id=handover.id))
+    return go(url_for("station.handover", handover_id=handover.id))
+
+
+def _anomalies_written(form) -> bool:
+    return any(form.get(f"anomaly-{index}", "").strip() for index in range(ANOMALY_ROWS))
+
+
+def _shown_person(handover, action):
+    if action in PIN_ACTIONS:
+        return _person_for(handover, action)
+    return actor()
+
+
+@bp.get("/station/handovers/<handover_id>/done")
+@station_required
+def done(handover_id: str):
+    handover = _handover_or_404(handover_id)
+    if handover.status != "signed":
+        return redirect(url_for("station.handover", handover_id=handover.id))
+    forget_actor()
+    has_record = "handover_views.record" in current_app.view_functions
+    return render("station/done.html", site=g.site, post=g.post, handover=handover,
+                  has_record=has_record)  # fmt: skip
+
+
+def _refused_page(refused: DomainError):
+    return error_response(refused.status, refused.message)
+
+
+def _op_id(form) -> str:
+    try:
+        return str(uuid.UUID(form.get("op_id", "")))
+    except ValueError:
+        raise DomainError(_("The form is missing its id. Reload and try again.")) from None
+
+
+def _int(raw) -> int:
+    try:
+        return int(raw or "")
+    except ValueError:
+        raise DomainError(_("Choose your name first."), 422) from None
