@@ -16,7 +16,7 @@ from functools import cache
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import and_, bindparam, case, false, func, or_, select, update
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import aliased, selectinload
 
 from dutypwa.errors import DomainError
 from dutypwa.extensions import db
@@ -422,12 +422,16 @@ def _inbox_conditions(site_id, levels: tuple[int, ...]) -> tuple:
 
 
 def inbox_query(site: Site, user: User, levels: tuple[int, ...] | None = None):
-    """The pending escalations of open items this person's level must acknowledge here."""
+    """The pending escalations of open items this person's level must acknowledge here:
+    emergencies first (D11), then by the time they must be acknowledged."""
     levels = inbox_levels(user) if levels is None else levels
+    entry = aliased(DutyEntry)  # not the one _item_open() correlates with
+    emergency = case((entry.kind == "emergency", 0), else_=1)
     return (
         select(Escalation)
+        .outerjoin(entry, entry.id == Escalation.entry_id)
         .where(*_inbox_conditions(site.id, levels))
-        .order_by(Escalation.ack_due, Escalation.id)
+        .order_by(emergency, Escalation.ack_due, Escalation.id)
     )
 
 

@@ -83,6 +83,17 @@ def test_inbox_lists_escalations_and_overdue_items(people, client, login, at):
     assert html.count(f'hx-post="/s/{site.code}/escalations/') == 2
 
 
+def test_d11_an_emergency_comes_first_in_the_inbox(people, client, login, at):
+    site, users = people
+    finding_at(site, users["staff"], T0, description="gate will not close")  # due first
+    entry_at(site, users["staff"], T0 + timedelta(hours=2, minutes=3), kind="emergency",
+             summary="smoke in the B2 plant room")  # fmt: skip
+    at(T0 + timedelta(hours=2, minutes=5))
+    login(users["supervisor"])
+    html = client.get(f"/s/{site.code}/inbox").get_data(as_text=True)
+    assert html.index("smoke in the B2 plant room") < html.index("gate will not close")
+
+
 def test_inbox_badge_counts_and_answers_304_while_they_stay_the_same(people, client, login, at):
     site, users = people
     finding_at(site, users["staff"], T0)
