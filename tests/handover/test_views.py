@@ -19,10 +19,10 @@ from dutypwa.handover import arrive, record_step
 from dutypwa.handover_views import signature_svg
 from dutypwa.models import DutyEntry, Finding, Handover, HandoverEvent, Post, PostDuty, User
 from tests.conftest import new_op_id
+from tests.handover.conftest import on_duty as hold
 
 # 08:00 and 20:00 in Shanghai are 00:00 and 12:00 UTC.
 DAY_START = datetime(2026, 11, 27, 0, 0, tzinfo=UTC)
-INVENTORY = [{"name": "手电筒", "count": 2}, {"name": "对讲机", "count": 3}]
 SIGN_DAY = "M 10 10 L 40 30 L 80 12"
 SIGN_NIGHT = "M 5 50 l 20 -10 l 30 25 L 120 40"
 
@@ -34,36 +34,8 @@ def _english(app):
         yield
 
 
-@pytest.fixture
-def site(make_site):
-    return make_site(code="CUIHU")
-
-
-@pytest.fixture
-def post(site, make_post):
-    return make_post(site, name="客户服务中心", inventory=INVENTORY)
-
-
-@pytest.fixture
-def night(site, make_user):
-    return make_user("staff", sites=[site], name="刘芳", pin="1234")
-
-
-@pytest.fixture
-def day(site, make_user):
-    return make_user("staff", sites=[site], name="张伟", pin="5678")
-
-
-@pytest.fixture
-def supervisor(site, make_user):
-    return make_user("supervisor", sites=[site], name="李娜", pin="2468")
-
-
 def on_duty(post, person, until=DAY_START):
-    duty = db.session.get(PostDuty, post.id) or PostDuty(post_id=post.id, site_id=post.site_id)
-    duty.person_id, duty.since, duty.due_until = person.id, until - timedelta(hours=12), until
-    db.session.add(duty)
-    db.session.commit()
+    hold(post, person, until)
 
 
 def step(handover, person, action, at, **fields):

@@ -21,10 +21,10 @@ from dutypwa.handover import (
 )
 from dutypwa.models import DutyEntry, Finding, HandoverEvent, PostDuty
 from tests.conftest import new_op_id
+from tests.handover.conftest import on_duty as hold
 
 # 08:00 and 20:00 in Shanghai are 00:00 and 12:00 UTC.
 DAY_START = datetime(2026, 11, 27, 0, 0, tzinfo=UTC)
-INVENTORY = [{"name": "手电筒", "count": 2}, {"name": "对讲机", "count": 3}]
 SIGNATURE = "M 10 10 L 40 30 L 80 12"
 
 
@@ -34,37 +34,8 @@ def _english(app):
         yield
 
 
-@pytest.fixture
-def site(make_site):
-    return make_site(code="CUIHU")
-
-
-@pytest.fixture
-def post(site, make_post):
-    return make_post(site, name="客户服务中心", inventory=INVENTORY)
-
-
-@pytest.fixture
-def night(site, make_user):
-    return make_user("staff", sites=[site], name="刘芳", pin="1234")
-
-
-@pytest.fixture
-def day(site, make_user):
-    return make_user("staff", sites=[site], name="张伟", pin="5678")
-
-
-@pytest.fixture
-def supervisor(site, make_user):
-    return make_user("supervisor", sites=[site], name="李娜", pin="2468")
-
-
 def on_duty(post, person, until=DAY_START):
-    db.session.add(
-        PostDuty(post_id=post.id, site_id=post.site_id, person_id=person.id,
-                 since=until - timedelta(hours=12), due_until=until)
-    )  # fmt: skip
-    db.session.commit()
+    hold(post, person, until)
 
 
 def step(handover, person, action, at=DAY_START, **fields):

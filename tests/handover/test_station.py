@@ -13,35 +13,10 @@ from dutypwa.extensions import db
 from dutypwa.handover import PIN_TRIES
 from dutypwa.models import DutyEntry, Finding, Handover, PostDuty, Station, User
 from tests.conftest import new_op_id
+from tests.handover.conftest import on_duty as hold
 
-INVENTORY = [{"name": "手电筒", "count": 2}, {"name": "对讲机", "count": 3}]
 SIGNATURE = "M 10 10 L 40 30 L 80 12"
 COUNT_OK = {"count-0": "2", "count-1": "3", "condition-0": "ok", "condition-1": "ok"}
-
-
-@pytest.fixture
-def site(make_site):
-    return make_site(code="CUIHU")
-
-
-@pytest.fixture
-def post(site, make_post):
-    return make_post(site, name="客户服务中心", inventory=INVENTORY)
-
-
-@pytest.fixture
-def night(site, make_user):
-    return make_user("staff", sites=[site], name="刘芳", pin="1234")
-
-
-@pytest.fixture
-def day(site, make_user):
-    return make_user("staff", sites=[site], name="张伟", pin="5678")
-
-
-@pytest.fixture
-def supervisor(site, make_user):
-    return make_user("supervisor", sites=[site], name="李娜", pin="2468")
 
 
 @pytest.fixture
@@ -54,12 +29,7 @@ def tablet(client, login, supervisor, post):
 
 
 def on_duty(post, person, until=None):
-    until = until or datetime.now(UTC) + timedelta(hours=2)
-    db.session.add(
-        PostDuty(post_id=post.id, site_id=post.site_id, person_id=person.id,
-                 since=until - timedelta(hours=12), due_until=until)
-    )  # fmt: skip
-    db.session.commit()
+    hold(post, person, until or datetime.now(UTC) + timedelta(hours=2))
 
 
 def pin(client, person, code, then="handover"):
