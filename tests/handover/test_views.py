@@ -98,6 +98,8 @@ def test_record_is_the_paper_handover_book(client, login, site, post, night, day
     login(day)  # staff may read the records of their site
     body = page(client, f"/s/{site.code}/handovers/{handover.id}")
     assert "客户服务中心" in body and "2026-11-27" in body and "08:00–20:00" in body
+    title = re.search(r"<title>(.*?)</title>", body, re.S).group(1)
+    assert "2026-11-27" in title and "<" not in title  # plain text in the tab and the PDF
     assert re.search(r'id="outgoing-person">\s*刘芳', body)
     assert re.search(r'id="incoming-person">\s*张伟', body)
     assert "On time" in body and "Not yet signed" not in body
