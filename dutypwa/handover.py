@@ -324,6 +324,11 @@ def parse_step(handover: Handover, action: str, fields: dict) -> dict:
         if not reason:
             raise DomainError(_("Write the reason for letting it pass."))
         return {"reason": reason[:500]}
+    if action == "cancel":
+        reason = str(fields.get("reason", "")).strip()
+        if not reason:
+            raise DomainError(_("Say why the handover is cancelled."))
+        return {"reason": reason[:300]}
     if action in ("sign_incoming", "sign_outgoing"):
         signature = str(fields.get("signature", "")).strip()
         if not SIGNATURE.match(signature):

@@ -458,6 +458,10 @@ def _step_page(handover, state, action, person, error=None, status=200, form=Non
         "anomaly_rows": ANOMALY_ROWS,
         "kind_label": kind_label,
     }
+    context["cancel_op_id"] = str(uuid.uuid4())
+    context["cancellers"] = [
+        person for person in (handover.incoming, handover.outgoing) if person is not None
+    ] + [user for user in members(g.site) if user.role in MANAGERS]
     if action == "inventory":
         context["items"] = list(enumerate(handover.post.inventory or []))
     elif action == "log_review":
@@ -510,6 +514,33 @@ def step(handover_id: str):
         forget_actor()
         return go(url_for("station.done", handover_id=handover.id))
     return go(url_for("station.handover", handover_id=handover.id))
+
+
+@bp.post("/station/handovers/<handover_id>/cancel")
+@station_required
+def cancel(handover_id: str):
+    """The incoming or outgoing person or a supervisor cancels a handover begun by
+    mistake, with a reason and their PIN, before the relief has signed; it stays on
+    record as cancelled."""
+    handover = _handover_or_404(handover_id)
+    form = request.form
+    try:
+        person = member_or_404(_int(form.get("person_id")))
+        verify_pin(person, form.get("pin", ""))
+        record_step(
+            handover,
+            by=person,
+            op_id=_op_id(form),
+            action="cancel",
+            fields=form.to_dict(),
+            device_time=parse_device_time(form.get("device_time")),
+        )
+    except DomainError as refused:
+        db.session.rollback()  # verify_pin() has already kept a wrong PIN's count
+        return _refused_page(refused)
+    db.session.commit()
+    forget_actor()
+    return go(url_for("station.home"))
 
 
 def _anomalies_written(form) -> bool:

@@ -326,3 +326,44 @@ def test_a_handover_of_another_post_is_not_found(tablet, site, make_post, night,
     db.session.commit()
     assert tablet.get(f"/station/handovers/{handover.id}").status_code == 404
     assert step(tablet, handover, "inventory", **COUNT_OK).status_code == 404
+
+
+def test_a_handover_begun_by_mistake_is_cancelled_with_a_reason_and_a_pin(tablet, post, night, day):
+    """The post is not stuck behind a wrong check-in; the cancelled one stays on record."""
+    on_duty(post, night)
+    handover = check_in(tablet, day, "5678")
+    page = tablet.get(f"/station/handovers/{handover.id}")
+    assert "Cancel this handover" in text(page)
+
+    def cancel(person, code, reason="点错了"):
+        return tablet.post(
+            f"/station/handovers/{handover.id}/cancel",
+            data={"op_id": new_op_id(), "device_time": datetime.now(UTC).isoformat(),
+                  "person_id": person.id, "pin": code, "reason": reason},
+        )  # fmt: skip
+
+    assert cancel(day, "0000").status_code == 403
+    assert cancel(day, "5678", reason="").status_code == 422
+    db.session.expire_all()
+    assert db.session.get(Handover, handover.id).status == "open"
+    assert cancel(night, "1234").status_code == 303
+    db.session.expire_all()
+    assert db.session.get(Handover, handover.id).status == "cancelled"
+    assert db.session.get(PostDuty, post.id).person_id == night.id
+    again = check_in(tablet, day, "5678")  # the post can be handed over now
+    assert again.id != handover.id
+
+
+def test_a_handover_cannot_be_cancelled_once_the_relief_signed(tablet, post, night, day):
+    on_duty(post, night)
+    handover = check_in(tablet, day, "5678")
+    up_to_signatures(tablet, handover, day, night)
+    assert (
+        step(tablet, handover, "sign_incoming", signature=SIGNATURE, pin="5678").status_code < 400
+    )
+    refused = tablet.post(
+        f"/station/handovers/{handover.id}/cancel",
+        data={"op_id": new_op_id(), "device_time": datetime.now(UTC).isoformat(),
+              "person_id": night.id, "pin": "1234", "reason": "不交了"},
+    )  # fmt: skip
+    assert refused.status_code == 422 and "no longer be cancelled" in text(refused)

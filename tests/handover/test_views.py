@@ -157,10 +157,11 @@ def test_an_open_handover_is_shown_as_not_signed(client, login, site, post, nigh
 
 def test_a_cancelled_handover_says_so(client, login, site, post, night, day):
     handover = handover_at(post, night, day, sign=False)
-    step(handover, day, "cancel", DAY_START)
+    step(handover, day, "cancel", DAY_START, reason="签到错了岗位")
     login(day)
     body = page(client, f"/s/{site.code}/handovers/{handover.id}")
     assert re.search(r'id="handover-state"><strong>Cancelled</strong>', body)
+    assert re.search(r'id="cancel-reason">张伟: 签到错了岗位<', body)
 
 
 def test_a_stored_signature_that_is_not_a_path_is_never_output(client, login, site, post,
