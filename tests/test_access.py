@@ -68,7 +68,8 @@ EXPECTED = {
     "dashboard.coverage": MANAGERS,
     **{f"station.{name}": MANAGERS for name in ("stations", "enrol", "revoke")},
     **{f"station.{name}": STATION for name in (
-        "home", "people", "pin", "verify", "start", "check_in", "handover", "step", "cancel", "done",
+        "home", "people", "pin", "verify", "start", "check_in", "handover", "step", "cancel",
+        "done",
     )},
     **{f"handover_views.{name}": EVERYONE for name in (
         "index", "record", "post_history", "post_csv", "post_xlsx",
