@@ -700,7 +700,7 @@ def test_d5_the_duty_record_names_people_times_entries_and_what_is_left(
     left = record.split("What is left")[1]
     assert "电梯按钮失灵" in left and "前天的投诉" in left and "停水通知" not in left
     assert carried.id in left
-    assert "roster" in record  # who was on duty: from the entries and check-ins until then
+    assert "held a post (signed handovers)" in record  # and who logged entries or check-ins
     assert "date=2025-05-31&amp;shift=night" in html and "date=2025-06-01&amp;shift=night" in html
     assert "data-print" in html and "print-record" in html
     by_post = as_staff.get(f"/s/CUIHU/log/record?date=2025-06-01&shift=day&post={front_desk.id}")

@@ -2,22 +2,25 @@
 and what the night shift left for the morning (D7).
 
 A day shift runs from the site's night_end to night_start; the night shift from
-night_start to the next day's night_end and belongs to the date it starts on. Until the
-roster exists (a later issue), "who was on duty" is the people who logged entries or
-check-ins during the shift.
+night_start to the next day's night_end and belongs to the date it starts on. "Who was on
+duty" is the people who held a post during the shift (from the signed handovers) and the
+people who logged entries or check-ins in it; the roster (a later issue) will add who was
+due.
 """
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
-from sqlalchemy import and_, case, or_, select, type_coerce
+from sqlalchemy import and_, case, func, or_, select, type_coerce
 from sqlalchemy.orm import selectinload
 
 from dutypwa.extensions import db
-from dutypwa.models import CheckIn, DutyEntry, FollowUp, Site, User
+from dutypwa.models import CheckIn, DutyEntry, FollowUp, Handover, PostDuty, Site, User
 from dutypwa.models.base import UTCDateTime
 
 SHIFTS = ("day", "night")
+# How far around a shift to look for the handovers that say who held a post in it.
+HOLD_LOOKBACK = timedelta(days=7)
 NIGHT_KINDS = ("repair", "complaint")
 CARRIED_DAYS = 30  # how far back "what is left" looks for entries still open
 
@@ -156,6 +159,7 @@ def duty_record(site: Site, shift: Shift, post_id: int | None = None) -> DutyRec
             )
         )
     )
+    people_ids.update(post_holders(site, shift, post_id))
     people = (
         list(
             db.session.scalars(
@@ -166,6 +170,49 @@ def duty_record(site: Site, shift: Shift, post_id: int | None = None) -> DutyRec
         else []
     )
     return DutyRecord(shift, people, entries, left, {entry.id for entry in carried})
+
+
+def post_holders(site: Site, shift: Shift, post_id: int | None = None) -> set[int]:
+    """The people who held a post during the shift, from the signed handovers: whoever
+    held it when the shift began (the outgoing person of the first handover signed after
+    that, else the relief of the last one before, else whoever holds it now) and the
+    relief of every handover signed during it."""
+    signed = func.coalesce(Handover.outgoing_signed_at, Handover.incoming_signed_at)
+    scope = [Handover.site_id == site.id, Handover.status == "signed"]
+    duty_scope = [PostDuty.site_id == site.id]
+    if post_id is not None:
+        scope.append(Handover.post_id == post_id)
+        duty_scope.append(PostDuty.post_id == post_id)
+    window = (shift.start - HOLD_LOOKBACK, shift.end + HOLD_LOOKBACK)
+    rows = db.session.execute(
+        select(Handover.post_id, signed, Handover.outgoing_id, Handover.incoming_id)
+        .where(*scope, signed >= window[0], signed < window[1])
+        .order_by(signed)
+    ).all()
+    by_post: dict[int, list] = {}
+    for row in rows:
+        by_post.setdefault(row[0], []).append(row)
+    holders: set[int] = set()
+    now_held = dict(
+        db.session.execute(
+            select(PostDuty.post_id, PostDuty.person_id).where(
+                *duty_scope, PostDuty.since < shift.end
+            )
+        ).all()
+    )
+    for post in now_held:
+        by_post.setdefault(post, [])
+    for post, handovers in by_post.items():
+        before = [h for h in handovers if h[1] < shift.start]
+        after = [h for h in handovers if h[1] >= shift.start]
+        if after and after[0][2] is not None:
+            holders.add(after[0][2])  # held it until relieved, after the shift began
+        elif before:
+            holders.add(before[-1][3])
+        elif not after and post in now_held:
+            holders.add(now_held[post])
+        holders.update(h[3] for h in after if h[1] < shift.end)
+    return holders
 
 
 def follow_ups_query(site: Site, status: str | None = None, follow_up_type: str | None = None):

@@ -414,3 +414,21 @@ def test_demo_has_a_station_post_on_duty_and_a_signed_handover(runner, client, l
     body = page(client, f"/s/CUIHU/handovers/{handover.id}")
     assert body.count('<svg class="signature"') == 2 and "Late 2 min" in body
     assert "closed" in body  # the carried repair was fixed later that day
+
+
+def test_d5_the_duty_record_names_who_held_the_post_from_the_handovers(
+    client, login, site, post, night, day, make_user
+):
+    """D5: the night person held the post through the night shift and handed over at
+    08:00 to the day person, who held it through the day shift; neither logged anything."""
+    handover_at(post, night, day)  # signed at 07:55–07:56 local on 2026-11-27
+    login(make_user("supervisor", sites=[site], name="李娜2"))
+
+    def people(date, shift):
+        body = page(client, f"/s/{site.code}/log/record?date={date}&shift={shift}")
+        return body.split('id="duty-record"')[1].split("</tr>")[0:8]
+
+    night_shift = "".join(people("2026-11-26", "night"))
+    day_shift = "".join(people("2026-11-27", "day"))
+    assert "刘芳" in night_shift and "张伟" in night_shift  # relieved at 07:56, before 08:00
+    assert "张伟" in day_shift and "刘芳" not in day_shift
