@@ -23,6 +23,7 @@ from dutypwa.findings.core import record_finding
 from dutypwa.handover_rules import TAKER, State, lateness, refusal
 from dutypwa.models import (
     MANAGERS,
+    MAX_PHOTOS,
     DutyEntry,
     Handover,
     HandoverEvent,
@@ -288,7 +289,7 @@ def parse_inventory(post: Post, fields: dict) -> list[dict]:
     return items
 
 
-def parse_step(handover: Handover, action: str, fields: dict) -> dict:
+def parse_step(handover: Handover, action: str, fields: dict, photo_ids=()) -> dict:
     """The step's own fields, checked (a DomainError says what is missing)."""
     if action == "inventory":
         return {"items": parse_inventory(handover.post, fields)}
@@ -318,7 +319,9 @@ def parse_step(handover: Handover, action: str, fields: dict) -> dict:
         summary = str(fields.get("summary", "")).strip()
         if not summary:
             raise DomainError(_("Write the summary of the shift, with every unfinished item."))
-        return {"summary": summary[:2000]}
+        if len(photo_ids) > MAX_PHOTOS:
+            raise DomainError(_("At most %(n)d photos.", n=MAX_PHOTOS))
+        return {"summary": summary[:2000], "photos": list(photo_ids)}  # H7: the evidence
     if action == "override":
         reason = str(fields.get("reason", "")).strip()
         if not reason:
@@ -348,10 +351,11 @@ def record_step(
     received_at: datetime | None = None,
     clock_offset_s: float | None = None,
     device_id: str | None = None,
+    photo_ids: list[str] = (),
 ) -> tuple[HandoverEvent, bool]:
     """One step by one person (their PIN already checked); returns (event, created)."""
     received_at, clock_offset_s, flagged = device_clock(device_time, received_at, clock_offset_s)
-    step = parse_step(handover, action, fields)
+    step = parse_step(handover, action, fields, photo_ids)
     body_hash = payload_hash(
         {"handover": handover.id, "user": by.id, "action": action, "step": step,
          "device_time": device_time.isoformat()}
@@ -408,6 +412,7 @@ def _apply(handover: Handover, event: HandoverEvent, by: User, when: datetime) -
         handover.anomalies = step["anomalies"]
     elif event.action == "summary":
         handover.summary = step["summary"]
+        handover.photo_ids = step.get("photos", [])
     elif event.action == "override":
         handover.override_by_id = by.id
         handover.override_reason = step["reason"]

@@ -40,9 +40,10 @@ from dutypwa.handover import (
 )
 from dutypwa.handover_rules import EARLY, STEP_TITLES, TAKER, needed, next_step
 from dutypwa.http import is_htmx, render
-from dutypwa.models import MANAGERS, Handover, Post, PostDuty, Station, User, utcnow
+from dutypwa.models import MANAGERS, MAX_PHOTOS, Handover, Post, PostDuty, Station, User, utcnow
 from dutypwa.models.site import site_members
 from dutypwa.patrol import parse_device_time
+from dutypwa.photos import store_photo
 
 bp = Blueprint("station", __name__)
 
@@ -495,14 +496,16 @@ def step(handover_id: str):
         if action == "area_check" and form.get("nothing") and _anomalies_written(form):
             raise DomainError(_("You wrote anomalies: save the area check with them, or "
                                 "clear the rows for “nothing abnormal”."))  # fmt: skip
+        op_id = _op_id(form)
         record_step(
             handover,
             by=person,
-            op_id=_op_id(form),
+            op_id=op_id,
             action=action,
             fields=form.to_dict(),
             device_time=parse_device_time(form.get("device_time")),
             device_id=None,
+            photo_ids=_evidence(op_id, person) if action == "summary" else (),
         )
     except DomainError as refused:
         db.session.rollback()
@@ -541,6 +544,20 @@ def cancel(handover_id: str):
     db.session.commit()
     forget_actor()
     return go(url_for("station.home"))
+
+
+def _evidence(op_id: str, person: User) -> list[str]:
+    """H7: the outgoing person's evidence photos, checked and stored like a finding's;
+    their ids come from the step's, so a resent form stores each once."""
+    files = [upload for upload in request.files.getlist("photos") if upload and upload.filename]
+    if len(files) > MAX_PHOTOS:
+        raise DomainError(_("At most %(n)d photos.", n=MAX_PHOTOS))
+    photo_ids = []
+    for index, upload in enumerate(files):
+        photo_id = str(uuid.uuid5(uuid.UUID(op_id), f"photo/{index}"))
+        store_photo(photo_id, upload.read(), site=g.site, by=person, sha256=None)
+        photo_ids.append(photo_id)
+    return photo_ids
 
 
 def _anomalies_written(form) -> bool:

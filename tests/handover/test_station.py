@@ -367,3 +367,30 @@ def test_a_handover_cannot_be_cancelled_once_the_relief_signed(tablet, post, nig
               "person_id": night.id, "pin": "1234", "reason": "不交了"},
     )  # fmt: skip
     assert refused.status_code == 422 and "no longer be cancelled" in text(refused)
+
+
+def test_h7_the_outgoing_summary_keeps_its_evidence_photos(app, tablet, post, night, day, tmp_path):
+    import io
+
+    from PIL import Image
+
+    app.config["PHOTO_DIR"] = str(tmp_path / "photos")
+    on_duty(post, night)
+    handover = check_in(tablet, day, "5678")
+    assert step(tablet, handover, "inventory", **COUNT_OK).status_code == 303
+    assert step(tablet, handover, "log_review").status_code == 303
+    assert step(tablet, handover, "area_check", nothing="1").status_code == 303
+    assert pin(tablet, night, "1234").status_code == 303
+    jpeg = io.BytesIO()
+    Image.new("RGB", (640, 480), (200, 40, 40)).save(jpeg, "JPEG")
+    sent = step(tablet, handover, "summary", summary="门禁卡机故障，见照片",
+                photos=(io.BytesIO(jpeg.getvalue()), "evidence.jpg"))  # fmt: skip
+    assert sent.status_code == 303, text(sent)
+    db.session.expire_all()
+    [photo_id] = db.session.get(Handover, handover.id).photo_ids
+    not_an_image = step(tablet, handover, "summary", summary="再来一次",
+                        photos=(io.BytesIO(b"not a jpeg"), "x.jpg"))  # fmt: skip
+    assert not_an_image.status_code == 415 and "photo" in text(not_an_image).lower()
+    db.session.expire_all()
+    assert db.session.get(Handover, handover.id).photo_ids == [photo_id]
+    app.config["PHOTO_DIR"] = ""
