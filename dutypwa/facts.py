@@ -7,6 +7,7 @@ import json
 from datetime import datetime
 
 from flask import current_app
+from flask_babel import gettext as _
 
 from dutypwa.models import utcnow
 
@@ -33,3 +34,17 @@ def is_flagged(clock_offset_s: float) -> bool:
 def moment_of(device_time: datetime | None, received_at: datetime, flagged: bool) -> datetime:
     """When something happened: the phone's time unless its clock was flagged."""
     return received_at if flagged or device_time is None else device_time
+
+
+def superseded_reason(reason: str, events: list, step_labels: dict) -> str:
+    """Why a step made offline against an older state is kept but not applied: the rule
+    that stands in its way, and who changed the item first with which step."""
+    last = events[-1] if events else None
+    if last is None:
+        return reason
+    return _(
+        "%(reason)s %(who)s changed it first (%(step)s).",
+        reason=reason,
+        who=last.by.display_name,
+        step=step_labels[last.action],
+    )

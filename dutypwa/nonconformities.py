@@ -17,7 +17,7 @@ from sqlalchemy import select, update
 
 from dutypwa.errors import DomainError
 from dutypwa.extensions import db
-from dutypwa.facts import device_clock, payload_hash
+from dutypwa.facts import device_clock, payload_hash, superseded_reason
 from dutypwa.models import (
     MANAGERS,
     MAX_PHOTOS,
@@ -260,14 +260,7 @@ def record_step(
         # A step made against an older state, by someone whose role allows it, is kept.
         if not stale or refusal(FROM[action][0], action, by.role) is not None:
             raise DomainError(reason, 403 if refused_for_who(finding, action, by) else 422)
-        last = finding.events[-1] if finding.events else None
-        if last is not None:
-            reason = _(
-                "%(reason)s %(who)s changed it first (%(step)s).",
-                reason=reason,
-                who=last.by.display_name,
-                step=STEP_LABELS[last.action],
-            )
+        reason = superseded_reason(reason, finding.events, STEP_LABELS)
     finding.events_count += 1
     event = FindingEvent(
         id=op_id,

@@ -15,7 +15,7 @@ from flask_babel import lazy_gettext as _l
 from dutypwa.errors import DomainError
 from dutypwa.escalation import escalate
 from dutypwa.extensions import db
-from dutypwa.facts import device_clock, moment_of, payload_hash
+from dutypwa.facts import device_clock, moment_of, payload_hash, superseded_reason
 from dutypwa.models import MANAGERS, Area, DutyEntry, DutyEntryEvent, Post, Site, User
 from dutypwa.models.dutylog import ENTRY_KINDS, ENTRY_STATES, ENTRY_STEPS
 
@@ -300,14 +300,7 @@ def record_entry_step(
         )
         if not stale or favourable is not None:
             raise DomainError(reason)
-        last = entry.events[-1] if entry.events else None
-        if last is not None:
-            reason = _(
-                "%(reason)s %(who)s changed it first (%(step)s).",
-                reason=reason,
-                who=last.by.display_name,
-                step=STEP_LABELS[last.action],
-            )
+        reason = superseded_reason(reason, entry.events, STEP_LABELS)
     entry.events_count += 1
     event = DutyEntryEvent(
         id=op_id,
