@@ -289,13 +289,32 @@ def parse_inventory(post: Post, fields: dict) -> list[dict]:
     return items
 
 
+def _shown_entries(post: Post, fields: dict) -> list[DutyEntry]:
+    raw = fields.get("shown")
+    if raw is None:
+        return open_entries(post)
+    ids = [part for part in str(raw).split(",") if part.strip()]
+    if not ids:
+        return []
+    entries = db.session.scalars(
+        select(DutyEntry).where(DutyEntry.id.in_(ids), DutyEntry.post_id == post.id)
+    ).all()
+    if len(entries) != len(set(ids)):
+        raise DomainError(_("The review names an item that is not in this post's duty log."))
+    return sorted(entries, key=lambda entry: entry.received_at)
+
+
 def parse_step(handover: Handover, action: str, fields: dict, photo_ids=()) -> dict:
     """The step's own fields, checked (a DomainError says what is missing)."""
     if action == "inventory":
         return {"items": parse_inventory(handover.post, fields)}
     if action == "log_review":
+        # The items the person was shown ("shown", the form's list; the post's open items
+        # when it has none). An item a phone logged or closed meanwhile is settled when the
+        # step is applied (_review), the same way on every replay.
+        shown = _shown_entries(handover.post, fields)
         decisions = {}
-        for entry in open_entries(handover.post):
+        for entry in shown:
             choice = str(fields.get(f"entry-{entry.id}", ""))
             if choice not in ("carried", "completed"):
                 raise DomainError(
@@ -401,13 +420,7 @@ def _apply(handover: Handover, event: HandoverEvent, by: User, when: datetime) -
             if item["discrepancy"]:
                 _raise_discrepancy(handover, event, site, index, item)
     elif event.action == "log_review":
-        carried, completed = [], []
-        for entry_id, decision in step["decisions"].items():
-            record = {"entry": entry_id, "title": decision["title"]}
-            (carried if decision["choice"] == "carried" else completed).append(record)
-            if decision["choice"] == "completed":
-                _complete_entry(handover, event, entry_id, by)
-        handover.carried, handover.completed = carried, completed
+        handover.carried, handover.completed = _review(handover, event, by)
     elif event.action == "area_check":
         handover.anomalies = step["anomalies"]
     elif event.action == "summary":
@@ -456,10 +469,41 @@ def _raise_discrepancy(handover, event, site, index, item) -> None:
     )
 
 
-def _complete_entry(handover, event, entry_id, by) -> None:
-    entry = db.session.get(DutyEntry, entry_id)
-    if entry is None or entry.status != "open":
-        return
+def _review(handover: Handover, event: HandoverEvent, by: User) -> tuple[list, list]:
+    """H3, H12: the carried-over and completed lists. The log may have changed on a phone
+    between the review and its arrival here (an offline tablet syncs later); the outcome
+    follows the log as it is now, never the order of arrival, and says so on the record:
+    an item closed meanwhile is not carried over ("meanwhile": who closed it); an item
+    logged meanwhile and not reviewed is carried over ("unreviewed"), so no open work is
+    left without a holder."""
+    carried, completed = [], []
+    decisions = event.payload["decisions"]
+    for entry_id, decision in decisions.items():
+        record = {"entry": entry_id, "title": decision["title"]}
+        entry = db.session.get(DutyEntry, entry_id)
+        if entry is not None and entry.status != "open":
+            completed.append({**record, "meanwhile": _closer(entry)})
+        elif decision["choice"] == "carried":
+            carried.append(record)
+        else:
+            completed.append(record)
+            _complete_entry(handover, event, entry, by)
+    for entry in open_entries(handover.post):
+        if entry.id not in decisions:
+            carried.append({"entry": entry.id, "title": entry.summary[:200], "unreviewed": True})
+    return carried, completed
+
+
+def _closer(entry: DutyEntry) -> str:
+    """Who closed the entry (the last applied step that closed it)."""
+    for step in reversed(entry.events):
+        if step.outcome == "applied" and step.to_status != "open":
+            return step.by.display_name
+    return ""
+
+
+def _complete_entry(handover, event, entry, by) -> None:
+    entry_id = entry.id
     record_entry_step(
         entry,
         by=by,

@@ -143,6 +143,8 @@ def _build_worker() -> dict:
         "OFFLINE_URL": url_for("pwa.offline"),
         "CHECKPOINT_SHELL_URL": url_for("pwa.checkpoint_shell"),
         "SYNC_PAGE_URL": url_for("pwa.sync_page"),
+        "STATION_HOME_URL": url_for("station.home"),
+        "STATION_SHELL_URL": url_for("station.shell"),
     }
     source = (WORKER_DIR / "sw.js").read_text(encoding="utf-8")
     for name, value in settings.items():

@@ -14,7 +14,18 @@ import uuid
 from datetime import timedelta
 from functools import wraps
 
-from flask import Blueprint, abort, current_app, flash, g, redirect, request, session, url_for
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    g,
+    jsonify,
+    redirect,
+    request,
+    session,
+    url_for,
+)
 from flask_babel import gettext as _
 from flask_login import current_user, logout_user
 from sqlalchemy import select
@@ -44,6 +55,7 @@ from dutypwa.models import MANAGERS, MAX_PHOTOS, Handover, Post, PostDuty, Stati
 from dutypwa.models.site import site_members
 from dutypwa.patrol import parse_device_time
 from dutypwa.photos import store_photo
+from dutypwa.station_offline import station_reference
 
 bp = Blueprint("station", __name__)
 
@@ -288,6 +300,118 @@ def _progress(handover, state) -> list[dict]:
          "current": action == upcoming}
         for action in needed(state)
     ]  # fmt: skip
+
+
+@bp.get("/station/app")
+@station_required
+def shell():
+    """The offline station (templates/station/app.html): the tablet keeps it and runs the
+    handover from it when the network is gone."""
+    forget_actor()
+    return render(
+        "station/app.html",
+        site=g.site,
+        post=g.post,
+        station=g.station,
+        conditions=[(key, CONDITION_LABELS[key]) for key in CONDITIONS],
+        texts=shell_texts(),
+    )
+
+
+def shell_texts() -> dict:
+    """The offline station's sentences, translated, with {name} placeholders."""
+    return {
+        "steps": {action: title() for action, title in STEP_TITLES.items()},
+        "roles": {
+            "supervisor": _("Supervisor"),
+            "director": _("Director"),
+            "admin": _("Administrator"),
+        },
+        "relief_title": _("The relief: choose your name"),
+        "people_title": _("Choose your name"),
+        "pin_of": _("PIN of %(name)s", name="{name}"),
+        "wrong_pin": _("Wrong PIN. %(n)s tries left.", n="{n}"),
+        "locked": _(
+            "Too many wrong PINs. %(name)s can try again in %(n)s minutes.", name="{name}", n="{n}"
+        ),
+        "no_pin": _(
+            "%(name)s cannot use a PIN on this tablet without the network yet: use it "
+            "once here while the network is on.",
+            name="{name}",
+        ),
+        "nobody": _("nobody"),
+        "nobody_on_duty": _(
+            "Nobody has taken over this post on the tablet yet: the first "
+            "person checks in as the relief."
+        ),
+        "since": _("since %(time)s", time="{time}"),
+        "until": _("until %(time)s", time="{time}"),
+        "overdue": _("Relief overdue — %(name)s still on duty", name="{name}"),
+        "overdue_detail": _(
+            "The shift ended at %(time)s. %(name)s stays at the post until the "
+            "relief has signed (H10).",
+            time="{time}",
+            name="{name}",
+        ),
+        "next_handover": _(
+            "Next handover at %(time)s; the relief checks in by %(by)s.", time="{time}", by="{by}"
+        ),
+        "in_progress": _(
+            "%(incoming)s takes over from %(outgoing)s; checked in at %(time)s.",
+            incoming="{incoming}",
+            outgoing="{outgoing}",
+            time="{time}",
+        ),
+        "late": _("late by %(n)s min", n="{n}"),
+        "now": _("Now: %(name)s", name="{name}"),
+        "check_in_as": _(
+            "%(name)s checks in as the relief of %(outgoing)s.",
+            name="{name}",
+            outgoing="{outgoing}",
+        ),
+        "expected": _("expected %(n)s", n="{n}"),
+        "all_there": _("All %(n)s there", n="{n}"),
+        "explain": _(
+            "%(item)s: the count or condition is off — the outgoing person explains it.",
+            item="{item}",
+        ),
+        "important": _("Important — blocks the handover until done (H9)"),
+        "no_items": _("No open items."),
+        "sign_incoming": _(
+            "%(name)s, you have counted, read the log and checked the area. Sign "
+            "to take over the post (H5).",
+            name="{name}",
+        ),
+        "sign_outgoing": _(
+            "%(name)s, sign to hand over the post. You may leave only after both have signed (H8).",
+            name="{name}",
+        ),
+        "carried_to_you": _("Carried over to you: %(items)s", items="{items}"),
+        "carried": _("Carried over: %(items)s", items="{items}"),
+        "no_supervisor": _("This site has no supervisor."),
+        "done": _("Handover complete — %(name)s is on duty", name="{name}"),
+        "waiting": _(
+            "%(n)s handover steps wait on this tablet and are sent when the network is back.",
+            n="{n}",
+        ),
+        "sent": _("Everything recorded on this tablet has reached the server."),
+        "no_reference": _(
+            "This tablet has not saved its station yet. Connect it to the network "
+            "once and open the station home."
+        ),
+        "not_here": _("This person is not a member of this site."),
+        "open_elsewhere": _("A handover is already open at this post; finish it first."),
+        "anomaly_explain": _("The outgoing person explains each anomaly."),
+    }
+
+
+@bp.get("/station/reference.json")
+@station_required
+def reference():
+    """What the tablet keeps to run a handover offline (station_offline.py)."""
+    response = jsonify(station_reference(g.station, utcnow()))
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 # Choosing the person and the PIN

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from urllib.parse import urlsplit
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, current_app, g, jsonify, request
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
@@ -22,6 +22,7 @@ from dutypwa.dutylog import parse_entry, parse_entry_step, record_entry, record_
 from dutypwa.errors import DomainError
 from dutypwa.extensions import csrf, db
 from dutypwa.findings import CATEGORY_LABELS, SEVERITY_LABELS, place_of, record_finding
+from dutypwa.handover import station_for
 from dutypwa.models import (
     OPEN_STATES,
     CheckIn,
@@ -30,6 +31,7 @@ from dutypwa.models import (
     DutyEntry,
     Finding,
     Site,
+    User,
     utcnow,
 )
 from dutypwa.models.checkpoint import listing_order
@@ -41,6 +43,8 @@ from dutypwa.patrol import (
     write_checkins,
 )
 from dutypwa.photos import store_photo
+from dutypwa.station import COOKIE as STATION_COOKIE
+from dutypwa.station_offline import STATION_KINDS, apply_handover_arrive, apply_handover_step
 
 bp = Blueprint("sync", __name__, url_prefix="/api/v1")
 csrf.exempt(bp)
@@ -66,9 +70,14 @@ def guard():
         return api_error(403, _("Requests from other sites are refused."))
     if request.headers.get(SYNC_HEADER) != "1":
         return api_error(400, _("This address is for the app's own sync."))
-    if not current_user.is_authenticated:
-        return api_error(401, _("Please log in again. Your records stay on this phone."))
-    return None
+    # A tablet enrolled as a station sends its handover ops with its own cookie, nobody
+    # logged in (station.py); the ops name the person and carry their PIN proof.
+    g.station = station_for(request.cookies.get(STATION_COOKIE))
+    if current_user.is_authenticated:
+        return None
+    if g.station is not None and request.endpoint in ("sync.sync", "sync.put_photo"):
+        return None
+    return api_error(401, _("Please log in again. Your records stay on this phone."))
 
 
 @dataclass(frozen=True)
@@ -289,12 +298,18 @@ def apply_duty_step(op: Op, context: Context) -> bool:
     return created
 
 
+def apply_station_step(op: Op, context: Context) -> bool:
+    return apply_handover_step(op, context, fields=op_fields(op), photo_ids=op_photo_ids(op))
+
+
 APPLY = {
     "checkin": apply_checkin,
     "finding": apply_finding,
     "finding_step": apply_finding_step,
     "duty_entry": apply_duty_entry,
     "duty_step": apply_duty_step,
+    "handover_arrive": apply_handover_arrive,
+    "handover_step": apply_station_step,
 }
 
 
@@ -302,6 +317,9 @@ def apply_op(op: Op, context: Context) -> dict:
     """One result: created, duplicate, conflict or rejected (with a reason for a person)."""
     if op.kind not in APPLY:
         return {"id": op.id, "status": "rejected", "reason": _("Unknown kind of record.")}
+    if op.kind not in STATION_KINDS and not current_user.is_authenticated:
+        reason = _("Please log in again. Your records stay on this phone.")
+        return {"id": op.id, "status": "rejected", "reason": reason}
     try:
         created = APPLY[op.kind](op, context)
     except DomainError as error:
@@ -351,17 +369,41 @@ def sync():
     results = [apply_op(op, context) for op in ops]
     # Written last and together: on SQLite the write lock is held only this long.
     write_checkins(context.created)
-    if device_id:
+    if device_id and current_user.is_authenticated:
         note_device(device, device_id, offset=offset, now=now)
     db.session.commit()
     return jsonify(server_time=now.isoformat(), results=results)
+
+
+def photo_uploader(site: Site | None):
+    """Who uploads: the person logged in, or on a station the person its outbox record
+    names (X-Dutypwa-Person), a member of the station's site."""
+    if site is None:
+        return None
+    if current_user.is_authenticated:
+        return current_user if current_user.can_see_site(site) else None
+    if g.station is None or g.station.site_id != site.id:
+        return None
+    person_id = _int_or_none(request.headers.get("X-Dutypwa-Person"))
+    person = db.session.get(User, person_id) if person_id is not None else None
+    if person is None or not person.active or not person.can_see_site(site):
+        return None
+    return person
+
+
+def _int_or_none(raw):
+    try:
+        return int(raw)
+    except (TypeError, ValueError):
+        return None
 
 
 @bp.put("/photos/<uuid:photo_id>")
 def put_photo(photo_id):
     code = request.headers.get("X-Dutypwa-Site", "")
     site = db.session.scalar(select(Site).where(Site.code == code))
-    if site is None or not current_user.can_see_site(site):
+    uploader = photo_uploader(site)
+    if site is None or uploader is None:
         return api_error(403, _("You are not a member of that site."))
     if request.content_type not in ("image/jpeg", "image/png", "image/webp"):
         return api_error(415, _("Send the photo as JPEG, PNG or WebP."))
@@ -373,7 +415,7 @@ def put_photo(photo_id):
             str(photo_id),
             request.get_data(cache=False),
             site=site,
-            by=current_user,
+            by=uploader,
             sha256=request.headers.get("X-Content-SHA256"),
         )
     except DomainError as error:

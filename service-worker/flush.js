@@ -14,6 +14,7 @@ import {
   getRecord,
   recordsOf,
   setState,
+  stationRecordsOf,
   updateRecord,
 } from "./outbox.js";
 
@@ -31,9 +32,11 @@ const API_HEADERS = { "X-Dutypwa-Sync": "1" };
 // Outcomes: "idle" (nothing to send), "done", "offline" (no network), "retry" (429/5xx:
 // try later), "auth" (401/403: everything kept, the person must log in again).
 // Returns {outcome, status, error, sent, total, retry_in}.
-export async function flush({ db, fetch, userId, now = () => new Date(), onProgress = () => {} }) {
-  if (!userId) return { outcome: "idle", sent: 0, total: 0, retry_in: null };
-  const records = await recordsOf(db, userId);
+// With `station` (an id) instead of `userId`: that station's records, sent with its cookie.
+export async function flush({ db, fetch, userId, station = null, now = () => new Date(), onProgress = () => {} }) {
+  if (!userId && !station) return { outcome: "idle", sent: 0, total: 0, retry_in: null };
+  const load = station ? () => stationRecordsOf(db, station) : () => recordsOf(db, userId);
+  const records = await load();
   // A flush cut short (the browser stopped the worker mid-request) left records in
   // "sending": the server may or may not have them, and a resend is a harmless duplicate.
   const cutShort = records.filter((record) => record.state === SENDING).map((record) => record.id);
@@ -48,8 +51,8 @@ export async function flush({ db, fetch, userId, now = () => new Date(), onProgr
   const tell = () => onProgress({ sent: progress.sent, total: progress.total });
   tell();
 
-  const context = { db, fetch, now, progress, tell, device: await deviceId(db) };
-  const stopped = (await sendOps(context, ops)) ?? (await sendPhotos(context, userId));
+  const context = { db, fetch, now, progress, tell, load, device: await deviceId(db) };
+  const stopped = (await sendOps(context, ops)) ?? (await sendPhotos(context));
   if (!stopped) await reportBacklog(context);
   return finish(db, stopped ?? { outcome: "done" }, progress, now);
 }
@@ -157,23 +160,23 @@ async function reject(context, record, reason, resultOfServer) {
   );
 }
 
-async function sendNewOps(context, userId) {
-  const fresh = (await recordsOf(context.db, userId)).filter((record) => record.state === PENDING);
+async function sendNewOps(context) {
+  const fresh = (await context.load()).filter((record) => record.state === PENDING);
   if (!fresh.length) return null;
   context.progress.total += fresh.length;
   context.tell();
   return sendOps(context, fresh);
 }
 
-async function sendPhotos(context, userId) {
+async function sendPhotos(context) {
   const { db, fetch, now, progress, tell } = context;
   let outcome = null;
-  const waiting = (await recordsOf(db, userId)).filter((record) => record.state === SENT);
+  const waiting = (await context.load()).filter((record) => record.state === SENT);
   for (const record of waiting) {
     for (const photo of unstored(record)) {
       // A check-in made while photos upload is not held back behind them: send new ops
       // before each photo (one photo takes seconds on a slow link).
-      const stopped = await sendNewOps(context, userId);
+      const stopped = await sendNewOps(context);
       if (stopped) return stopped;
       const answer = await call(fetch, PHOTO_URL + encodeURIComponent(photo.id), {
         method: "PUT",
@@ -182,6 +185,8 @@ async function sendPhotos(context, userId) {
           "Content-Type": photo.type,
           "X-Content-SHA256": photo.sha256,
           "X-Dutypwa-Site": record.site ?? "",
+          // On a station nobody is logged in: the server takes the person from here.
+          "X-Dutypwa-Person": record.user_id ?? "",
         },
         body: photo.blob,
       });

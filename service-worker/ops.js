@@ -88,7 +88,7 @@ function answers(form) {
 
 // Each chosen photo as the outbox keeps it. The page already shrank it and named it
 // "<uuid>.jpg"; the hash is taken here from the very bytes that will be uploaded.
-async function photosOf(form, makeId) {
+export async function photosOf(form, makeId = () => crypto.randomUUID()) {
   const photos = [];
   for (const file of form.getAll("photos")) {
     if (typeof file === "string" || !file.size) continue;

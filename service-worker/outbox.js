@@ -12,7 +12,13 @@ const UNSYNCED = new Set([PENDING, SENDING, SENT]);
 
 // Stores one op for `user`. Queuing the same op id twice (a double tap, a resent form)
 // keeps the first record: returns {record, created}.
-export function enqueue(db, { id, kind, user, site = null, deviceTime, payload, photos = [] }, now = new Date()) {
+// A station's records (a handover on a shared tablet) carry `station`: they are sent with
+// the station's credential, not a login, and only the station's own page lists them.
+export function enqueue(
+  db,
+  { id, kind, user, site = null, station = null, deviceTime, payload, photos = [] },
+  now = new Date(),
+) {
   if (!user?.id) throw new Error("an outbox record needs the person who made it");
   return transact(db, ["outbox", "meta"], "readwrite", async ({ outbox, meta }) => {
     const existing = await result(outbox.get(id));
@@ -27,6 +33,7 @@ export function enqueue(db, { id, kind, user, site = null, deviceTime, payload, 
       user_id: String(user.id),
       device_id: await ensureDeviceId(meta),
       site,
+      station,
       seq,
       device_time: deviceTime ?? stamp,
       payload,
@@ -50,7 +57,14 @@ export async function recordsOf(db, userId) {
   const records = await transact(db, "outbox", "readonly", ({ outbox }) =>
     result(outbox.index("by_user").getAll(String(userId))),
   );
-  return records.sort((a, b) => a.seq - b.seq);
+  return records.filter((record) => !record.station).sort((a, b) => a.seq - b.seq);
+}
+
+// A station's records, everyone's (each names its person), oldest first.
+export async function stationRecordsOf(db, stationId) {
+  if (!stationId) return [];
+  const records = await transact(db, "outbox", "readonly", ({ outbox }) => result(outbox.getAll()));
+  return records.filter((record) => record.station === Number(stationId)).sort((a, b) => a.seq - b.seq);
 }
 
 export async function countsOf(db, userId) {

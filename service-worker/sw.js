@@ -3,14 +3,16 @@
 //   static and vendored files -> cache-first from this version's precache;
 //   page navigations          -> network first, then this person's saved copy (a checkpoint
 //                                never opened here gets the checkpoint shell), then /offline;
+//   station pages (a tablet)  -> network first, then the offline station, never a saved page
+//                                (a handover's state changes with every step);
 //   outboxable form POSTs     -> stored in the IndexedDB outbox and answered 202;
 //   /api/*                    -> the network only, never cached.
 // The contract with the server is docs/offline.md.
 
-import { currentUser, findCheckpoint, openDatabase, referenceSites } from "./sw/db.js";
+import { currentUser, findCheckpoint, getMeta, openDatabase, referenceSites } from "./sw/db.js";
 import { flush } from "./sw/flush.js";
 import { opFromForm, outboxRoute, queuedFragment } from "./sw/ops.js";
-import { countsOf, enqueue } from "./sw/outbox.js";
+import { countsOf, enqueue, stationRecordsOf } from "./sw/outbox.js";
 
 // Filled in by dutypwa/pwa.py from url_for() when it serves this file. VERSION is a hash of
 // everything precached, so every deploy installs a new worker with fresh caches.
@@ -19,6 +21,8 @@ const PRECACHE_URLS = "__DUTYPWA_PRECACHE_URLS__";
 const OFFLINE_URL = "__DUTYPWA_OFFLINE_URL__";
 const CHECKPOINT_SHELL_URL = "__DUTYPWA_CHECKPOINT_SHELL_URL__";
 const SYNC_PAGE_URL = "__DUTYPWA_SYNC_PAGE_URL__";
+const STATION_HOME_URL = "__DUTYPWA_STATION_HOME_URL__";
+const STATION_SHELL_URL = "__DUTYPWA_STATION_SHELL_URL__";
 
 // The kill switch: the server sets the version to "kill" (DUTYPWA_SERVICE_WORKER_KILL).
 const KILLED = VERSION === "kill";
@@ -26,6 +30,8 @@ const CACHE_PREFIX = "dutypwa-";
 const STATIC_CACHE = `${CACHE_PREFIX}static-${VERSION}`;
 // Saved pages are kept per person: on a shared device nobody is shown another's pages.
 const PAGES_CACHE_PREFIX = `${CACHE_PREFIX}pages-`;
+// A station tablet's offline page (no person: the station's own credential fetched it).
+const STATION_CACHE = `${CACHE_PREFIX}station`;
 const MAX_SAVED_PAGES = 60;
 // Shells are login-only pages, so they are not in the shared precache; they are saved
 // for the person using the app and refreshed when older than this.
@@ -94,6 +100,7 @@ async function activate() {
   await self.clients.claim();
   // The shells match this version's scripts only once fetched again.
   await saveShells({ force: true }).catch(() => undefined);
+  await saveStationShell().catch(() => undefined);
 }
 
 // Kill switch (docs/offline.md): remove our caches and this registration, then reload the
@@ -121,7 +128,8 @@ function onFetch(event) {
   }
   if (request.method !== "GET") return;
   if (request.mode === "navigate") {
-    event.respondWith(navigate(event, url));
+    const station = url.pathname === STATION_HOME_URL || url.pathname.startsWith(`${STATION_HOME_URL}/`);
+    event.respondWith(station ? stationPage(event) : navigate(event, url));
     return;
   }
   if (precached.has(url.origin + url.pathname)) event.respondWith(cacheFirst(request));
@@ -181,6 +189,32 @@ async function savedPage(url) {
     return (await cache.match(CHECKPOINT_SHELL_URL, { ignoreVary: true })) ?? null;
   }
   return null;
+}
+
+// The station's pages come from the server while it answers; without it, the offline
+// station, which runs the handover from the saved reference (static/station-app.js).
+async function stationPage(event) {
+  const fromNetwork = fetch(event.request);
+  let timer;
+  const timedOut = new Promise((resolve) => {
+    timer = setTimeout(resolve, NAVIGATION_TIMEOUT_MS, null);
+  });
+  const answer = await Promise.race([fromNetwork.catch(() => null), timedOut]);
+  clearTimeout(timer);
+  if (answer) return answer;
+  const shell = await caches.match(STATION_SHELL_URL, { cacheName: STATION_CACHE, ignoreVary: true });
+  return shell ?? (await fromNetwork.catch(() => null)) ?? offlinePage();
+}
+
+// Keeps the offline station fresh on a tablet enrolled as a station (meta.station, written
+// by its pages): after each new version, and when a station page asks.
+async function saveStationShell() {
+  const station = await getMeta(await database(), "station");
+  if (!station?.id) return;
+  const response = await fetch(STATION_SHELL_URL, { cache: "no-store", redirect: "manual" });
+  if (response.ok && response.type === "basic") {
+    await (await caches.open(STATION_CACHE)).put(STATION_SHELL_URL, response);
+  }
 }
 
 async function offlinePage() {
@@ -307,6 +341,7 @@ async function flushNow() {
     onProgress: (progress) => broadcastCounts({ flushing: true, ...progress }),
   });
   if (outcome.outcome === "auth") await broadcast({ type: "auth-required", status: outcome.status });
+  await flushStation();
   const failed = outcome.outcome === "offline" || outcome.outcome === "retry";
   if (failed && !syncEventsRunning) await registerBackgroundSync();
   await broadcastCounts({
@@ -317,6 +352,25 @@ async function flushNow() {
     retry_in: outcome.retry_in,
   });
   return outcome;
+}
+
+// A station's handover steps go with the station's cookie, whoever is logged in (if
+// anyone); the station page hears how it went.
+async function flushStation() {
+  const db = await database();
+  const station = await getMeta(db, "station");
+  if (!station?.id) return;
+  const outcome = await flush({ db, fetch: fetchWithTimeout, station: station.id });
+  const records = await stationRecordsOf(db, station.id);
+  await broadcast({
+    type: "station-outbox",
+    outcome: outcome.outcome,
+    pending: records.filter((record) => record.state !== "rejected").length,
+    rejected: records.filter((record) => record.state === "rejected").length,
+  });
+  if ((outcome.outcome === "offline" || outcome.outcome === "retry") && !syncEventsRunning) {
+    await registerBackgroundSync();
+  }
 }
 
 function fetchWithTimeout(url, init) {
@@ -360,6 +414,9 @@ const MESSAGE_HANDLERS = {
   hello: async () => {
     await broadcastCounts();
     await saveShells().catch(() => undefined);
+  },
+  "station-shell": async () => {
+    await saveStationShell();
   },
   "skip-waiting": async () => {
     await skipWaitingWhenIdle();

@@ -1,5 +1,7 @@
 """People: login name (staff number or phone), roles, PIN for the shared tablet, sites."""
 
+import hashlib
+import secrets
 from datetime import datetime
 
 from flask_login import UserMixin
@@ -13,6 +15,14 @@ from dutypwa.models.site import Site, site_members
 ROLES = ("staff", "supervisor", "director", "admin")
 # Roles that watch coverage and manage a site's places; the admin manages everything.
 MANAGERS = ("supervisor", "director", "admin")
+# The offline PIN key (a station checks a PIN without the network): PBKDF2-SHA256, as the
+# tablet's WebCrypto computes it. docs/offline.md, "Station".
+PIN_KEY_ITERATIONS = 100_000
+
+
+def pin_key(pin: str, salt: str, iterations: int) -> str:
+    key = hashlib.pbkdf2_hmac("sha256", pin.encode(), salt.encode(), iterations)
+    return f"{iterations}${salt}${key.hex()}"
 
 
 class User(UserMixin, Base):
@@ -27,6 +37,9 @@ class User(UserMixin, Base):
         default=0, server_default="0", comment="wrong PINs in a row"
     )
     pin_locked_until: Mapped[datetime | None] = mapped_column(comment="PIN lockout")
+    pin_key: Mapped[str | None] = mapped_column(
+        String(200), comment="PBKDF2 key of the PIN for offline station checks: iterations$salt$key"
+    )
     role: Mapped[str] = mapped_column(String(20), default="staff")
     locale: Mapped[str | None] = mapped_column(String(10), comment="chosen UI language")
     active: Mapped[bool] = mapped_column(default=True)
@@ -46,9 +59,24 @@ class User(UserMixin, Base):
 
     def set_pin(self, pin: str, method: str = "scrypt") -> None:
         self.pin_hash = generate_password_hash(pin, method=method)
+        # A test's cheap "pbkdf2:sha256:N" makes a cheap key too.
+        parts = method.split(":")
+        cheap = parts[0] == "pbkdf2" and len(parts) > 2
+        iterations = int(parts[2]) if cheap else PIN_KEY_ITERATIONS
+        self.pin_key = pin_key(pin, secrets.token_hex(16), iterations)
 
     def check_pin(self, pin: str) -> bool:
-        return bool(self.pin_hash) and check_password_hash(self.pin_hash, pin)
+        ok = bool(self.pin_hash) and check_password_hash(self.pin_hash, pin)
+        if ok and not self.pin_key:  # a PIN set before offline checks existed
+            self.pin_key = pin_key(pin, secrets.token_hex(16), PIN_KEY_ITERATIONS)
+        return ok
+
+    def pin_key_parts(self) -> tuple[int, str, bytes] | None:
+        """(iterations, salt, key) of the offline PIN key, or None."""
+        if not self.pin_key:
+            return None
+        iterations, salt, key = self.pin_key.split("$")
+        return int(iterations), salt, bytes.fromhex(key)
 
     @property
     def is_manager(self) -> bool:

@@ -112,4 +112,5 @@
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", setUpAll);
   else setUpAll();
   document.addEventListener("htmx:after:swap", setUpAll);
+  document.addEventListener("station:rendered", setUpAll);
 })();

@@ -93,4 +93,6 @@
   refreshAll();
   // A refused step comes back through htmx: set the new form up too.
   document.addEventListener("htmx:after:swap", refreshAll);
+  // The offline station draws its forms itself (station-app.js).
+  document.addEventListener("station:rendered", refreshAll);
 })();
