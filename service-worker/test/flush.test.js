@@ -3,7 +3,7 @@ import { test } from "node:test";
 
 import { getMeta } from "../db.js";
 import { BATCH_SIZE, PHOTO_URL, SYNC_URL, flush } from "../flush.js";
-import { getRecord, recordsOf, setState } from "../outbox.js";
+import { enqueue, getRecord, recordsOf, setState, stationRecordsOf } from "../outbox.js";
 import {
   ANNA,
   BO,
@@ -306,4 +306,28 @@ test("a check-in made while photos upload goes before the next photo, not after 
   );
   assert.deepEqual(order, [`POST ${finding.id}`, "PUT", `POST ${madeDuringUpload.id}`, "PUT", "POST "]);
   assert.deepEqual(await recordsOf(db, ANNA.id), []);
+});
+
+test("a station's records: sent by the station flush only, each photo naming its person", async () => {
+  const db = await openTestDb();
+  const [own] = await enqueueMany(db, () => checkin(ANNA), 1);
+  const summary = { ...checkin(BO), kind: "handover_step", station: 3, site: "CUIHU", photos: [photo()] };
+  const { record: step } = await enqueue(db, summary);
+  const { record: elsewhere } = await enqueue(db, { ...checkin(ANNA), kind: "handover_step", station: 4 });
+
+  assert.deepEqual((await recordsOf(db, ANNA.id)).map((record) => record.id), [own.id], "not on the person's list");
+  assert.deepEqual((await stationRecordsOf(db, 3)).map((record) => record.id), [step.id]);
+
+  const server = fakeServer();
+  const outcome = await flush({ db, fetch: server.fetch, station: 3, now: NOW });
+  assert.equal(outcome.outcome, "done");
+  const sent = server.syncCalls().flatMap((call) => call.json.ops.map((op) => op.id));
+  assert.deepEqual(sent, [step.id], "only this station's record");
+  const [upload] = server.photoCalls();
+  assert.equal(upload.headers["X-Dutypwa-Person"], BO.id, "the person who took it, not a login");
+  assert.equal(upload.headers["X-Dutypwa-Site"], "CUIHU");
+  assert.deepEqual(await stationRecordsOf(db, 3), []);
+  assert.equal((await stationRecordsOf(db, 4)).length, 1, "another station's record stays");
+  assert.equal((await recordsOf(db, ANNA.id)).length, 1, "the person's own record stays");
+  assert.equal(elsewhere.station, 4);
 });
