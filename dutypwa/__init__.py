@@ -93,6 +93,9 @@ def create_app(test_config: dict | None = None) -> Flask:
     from dutypwa import station
 
     app.register_blueprint(station.bp)
+    from dutypwa.roster import holiday_views
+
+    app.register_blueprint(holiday_views.bp)
     errors.register(app)
     app.after_request(security_headers)
     app.add_template_filter(local_time, "localtime")

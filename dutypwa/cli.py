@@ -16,6 +16,7 @@ def register(app: Flask) -> None:
     app.cli.add_command(create_user)
     app.cli.add_command(seed_demo)
     app.cli.add_command(run_escalations)
+    app.cli.add_command(holidays_group)
 
 
 @click.command("create-site")
@@ -104,3 +105,25 @@ def run_escalations(at: str | None) -> None:
     raised = advance_all(moment)
     db.session.commit()
     click.echo(f"{raised} escalations raised")
+
+
+@click.group("holidays")
+def holidays_group() -> None:
+    """The holiday calendar (R3)."""
+
+
+@holidays_group.command("seed")
+@click.option("--from", "first", type=click.IntRange(2000, 2100), help="First year; default 2010.")
+@click.option("--to", "last", type=click.IntRange(2000, 2100), help="Last year; default next year.")
+def seed_holidays(first: int | None, last: int | None) -> None:
+    """Seed the holiday calendar from python-holidays and chinese-calendar, cross-checked;
+    years an admin confirmed and days entered by hand are kept."""
+    from dutypwa.roster.holidays import default_years, seed_years
+
+    years = default_years()
+    first, last = first or years[0], last or years[-1]
+    if first > last:
+        raise click.BadParameter("--from is after --to", param_hint="--from")
+    for result in seed_years(range(first, last + 1)):
+        click.echo(result.line())
+    db.session.commit()

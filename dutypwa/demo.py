@@ -21,6 +21,7 @@ from dutypwa.findings import record_finding
 from dutypwa.models import Area, Checkpoint, Post, PostDuty, Route, RouteStop, Site, User, utcnow
 from dutypwa.nonconformities import record_step
 from dutypwa.patrol import record_checkin
+from dutypwa.roster.holidays import seed_years
 
 DEMO_PASSWORD = "demo1234"
 DEMO_PIN = "1234"
@@ -204,6 +205,8 @@ def load_demo(now: datetime | None = None) -> str:
     findings = _nonconformities(site, people, checkpoints, now, rng)
     _handover(site, people, now, rng)
     entries = _duty_log(site, people, now, rng)
+    # The roster's 法 / 休 / 班 badges: this year's and next year's holiday calendar.
+    seed_years(range(site.local(now).year, site.local(now).year + 2))
     return (
         f"demo loaded: site CUIHU with {len(checkpoints)} checkpoints, {len(routes)} routes, "
         f"{count} check-ins, {findings} nonconformities, {entries} duty-log entries; "

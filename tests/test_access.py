@@ -106,6 +106,10 @@ EXPECTED = {
             "sites", "create_site", "site_row", "edit_site", "update_site",
         )
     },
+    **{f"holidays.{name}": MANAGERS for name in ("index", "year")},
+    **{f"holidays.{name}": ADMIN for name in (
+        "seed", "add_day", "change_day", "delete_day", "confirm",
+    )},
 }  # fmt: skip
 
 SITE_SCOPED_ARGS = {"site_code", "token", "checkpoint_id", "checkin_id", "area_id", "post_id",
@@ -176,6 +180,8 @@ def world(make_site, make_user, make_area, make_post, make_checkpoint, make_rout
             "handover_id": handover.id,
             "station_id": station.id,
             "station_token": station_token,
+            "year": 2026,  # the holiday calendar's (not site-scoped)
+            "day": "2026-10-01",
         }
     return objects, users
 

@@ -3,7 +3,7 @@
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import JSON, Column, ForeignKey, String, Table, UniqueConstraint
+from sqlalchemy import JSON, Column, ForeignKey, String, Table, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from dutypwa.models.base import Base, created_at, intpk, utcnow
@@ -107,6 +107,15 @@ class Post(Base):
     )
     shift_changes: Mapped[list] = mapped_column(
         JSON, default=list, comment='local shift-change times, ["08:00", "20:00"]'
+    )
+    never_unstaffed: Mapped[bool] = mapped_column(
+        default=False, server_default=false(), comment="R5: someone on duty at every minute"
+    )
+    required_level: Mapped[str] = mapped_column(
+        String(20), default="staff", server_default="staff", comment="R4: the level it takes"
+    )
+    needs_qualification: Mapped[bool] = mapped_column(
+        default=False, server_default=false(), comment="only people qualified for it (R4)"
     )
 
     site: Mapped[Site] = relationship(back_populates="posts")

@@ -41,6 +41,12 @@ class User(UserMixin, Base):
         String(200), comment="PBKDF2 key of the PIN for offline station checks: iterations$salt$key"
     )
     role: Mapped[str] = mapped_column(String(20), default="staff")
+    level: Mapped[str] = mapped_column(
+        String(20),
+        default="staff",
+        server_default="staff",
+        comment="duty level for the roster (R4): staff, leader, supervisor, duty_manager, manager",
+    )
     locale: Mapped[str | None] = mapped_column(String(10), comment="chosen UI language")
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[created_at]
