@@ -62,6 +62,7 @@ bench: install
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/flush.py
 	$(BIN)/python bench/page_weight.py
+	$(BIN)/python bench/roster.py
 
 # Vendored browser libraries, pinned, fetched from the npm registry and committed.
 vendor:

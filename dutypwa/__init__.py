@@ -94,8 +94,24 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     app.register_blueprint(station.bp)
     from dutypwa.roster import holiday_views
+    from dutypwa.roster import shifts as roster_shifts
+    from dutypwa.roster import views as roster_views
 
     app.register_blueprint(holiday_views.bp)
+    app.register_blueprint(roster_views.bp)
+    app.register_blueprint(roster_shifts.bp)
+    from dutypwa.roster import ics_views
+
+    app.register_blueprint(ics_views.bp)
+    from dutypwa.roster import comptime_views
+
+    app.register_blueprint(comptime_views.bp)
+    from dutypwa.roster import request_views
+
+    app.register_blueprint(request_views.bp)
+    from dutypwa.roster import all_hands_views
+
+    app.register_blueprint(all_hands_views.bp)
     errors.register(app)
     app.after_request(security_headers)
     app.add_template_filter(local_time, "localtime")

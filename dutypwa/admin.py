@@ -25,6 +25,7 @@ from dutypwa.extensions import db
 from dutypwa.forms import strip, submit_form
 from dutypwa.http import is_htmx, render, retarget
 from dutypwa.models import Site, User
+from dutypwa.places.forms import LEVEL_CHOICES
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -56,6 +57,7 @@ class UserForm(FlaskForm):
         _l("Display name"), filters=[strip], validators=[DataRequired(), Length(max=60)]
     )
     role = SelectField(_l("Role"), choices=ROLE_CHOICES, default="staff")
+    level = SelectField(_l("Duty level (roster, R4)"), choices=LEVEL_CHOICES, default="staff")
     site_ids = SelectMultipleField(
         _l("Sites"),
         coerce=int,
@@ -153,6 +155,7 @@ def _hash_method() -> str:
 def _apply_profile(user: User, form: UserForm) -> None:
     user.display_name = form.display_name.data
     user.role = form.role.data
+    user.level = form.level.data
     user.sites = db.session.scalars(select(Site).where(Site.id.in_(form.site_ids.data))).all()
     user.locale = form.locale.data or None
 

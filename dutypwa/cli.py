@@ -17,6 +17,7 @@ def register(app: Flask) -> None:
     app.cli.add_command(seed_demo)
     app.cli.add_command(run_escalations)
     app.cli.add_command(holidays_group)
+    app.cli.add_command(comp_time_group)
 
 
 @click.command("create-site")
@@ -127,3 +128,20 @@ def seed_holidays(first: int | None, last: int | None) -> None:
     for result in seed_years(range(first, last + 1)):
         click.echo(result.line())
     db.session.commit()
+
+
+@click.group("comp-time")
+def comp_time_group() -> None:
+    """Comp time (补休, R6)."""
+
+
+@comp_time_group.command("expire")
+@click.option("--today", type=click.DateTime(["%Y-%m-%d"]), help="Default: each site's own date.")
+def expire_comp_time(today) -> None:
+    """Write off comp time past its expiry at every site; for cron, nightly. Running it twice
+    writes nothing more."""
+    from dutypwa.roster.comptime import expire_all
+
+    written = expire_all(today.date() if today else None)
+    db.session.commit()
+    click.echo(f"{written} {'expiry' if written == 1 else 'expiries'} written")

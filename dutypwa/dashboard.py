@@ -8,7 +8,7 @@ few seconds and answers 304 when nothing it shows can have changed.
 import hashlib
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from flask import Blueprint, current_app, get_template_attribute, request
 from flask_babel import get_locale
@@ -29,6 +29,8 @@ from dutypwa.models import (
     Handover,
     Post,
     PostDuty,
+    RosterEntry,
+    RosterMonth,
     Route,
     RouteStop,
     User,
@@ -88,8 +90,15 @@ def coverage_etag(site, now) -> str:
             Handover.site_id == site.id, Handover.status == "open"
         )
     ).one()
+    # Who the published roster has at each post (changes with an amendment).
+    rosters = db.session.execute(
+        select(func.sum(RosterMonth.version), func.count()).where(
+            RosterMonth.site_id == site.id, RosterMonth.status == "published"
+        )
+    ).one()
     key = (
         f"{site.id}|{states}|{checkpoints}|{routes}|{devices}|{posts}|{duties}|{handovers}"
+        f"|{rosters}"
         f"|{now:%Y%m%d%H%M}|{get_locale()}|{current_user.id}"
     )
     return hashlib.sha1(key.encode()).hexdigest()
@@ -158,6 +167,8 @@ class PostRow:
     open_handover: Handover | None
     last: Handover | None  # the latest handover not cancelled (H11: its lateness)
     overdue: bool  # H10: the shift ended and nobody signed: the person stays
+    rostered: tuple = ()  # who the published roster has on duty here now
+    absent: tuple = ()  # H11: rostered, the shift has begun, and not checked in here
 
 
 def post_rows(site, now) -> list[PostRow]:
@@ -203,16 +214,55 @@ def post_rows(site, now) -> list[PostRow]:
             .options(selectinload(Handover.incoming), selectinload(Handover.outgoing))
         )
     }
-    return [
-        PostRow(
-            post=post,
-            duty=duties.get(post.id),
-            open_handover=open_ones.get(post.id),
-            last=last.get(post.id),
-            overdue=relief_overdue(duties.get(post.id), now),
+    rostered = rostered_now(site, now)
+    rows = []
+    for post in posts:
+        duty, handover = duties.get(post.id), open_ones.get(post.id)
+        here = {person.id for person in (duty and duty.person, handover and handover.incoming)
+                if person is not None}  # fmt: skip
+        entries = tuple(rostered.get(post.id, ()))
+        rows.append(
+            PostRow(
+                post=post,
+                duty=duty,
+                open_handover=handover,
+                last=last.get(post.id),
+                overdue=relief_overdue(duty, now),
+                rostered=entries,
+                absent=tuple(
+                    entry
+                    for entry in entries
+                    if entry.user_id not in here and entry.start_at + ABSENT_AFTER <= now
+                ),
+            )
         )
-        for post in posts
-    ]
+    return rows
+
+
+# H11: a rostered person not checked in this long after their shift began is shown absent.
+ABSENT_AFTER = timedelta(minutes=15)
+
+
+def rostered_now(site, now) -> dict[int, list[RosterEntry]]:
+    """The published roster's entries at each post whose time (a split shift's segments,
+    not its envelope) holds `now`."""
+    entries = db.session.scalars(
+        select(RosterEntry)
+        .join(RosterMonth, RosterMonth.id == RosterEntry.month_id)
+        .where(
+            RosterEntry.site_id == site.id,
+            RosterEntry.status == "planned",
+            RosterMonth.status == "published",
+            RosterEntry.start_at <= now,
+            RosterEntry.end_at > now,
+        )
+        .options(selectinload(RosterEntry.user), selectinload(RosterEntry.template))
+    )
+    found: dict[int, list[RosterEntry]] = {}
+    for entry in entries:
+        if any(start <= now < end for start, end in entry.times):
+            found.setdefault(entry.post_id, []).append(entry)
+    return found
 
 
 def in_utc(run: RouteRun | None) -> RouteRun | None:

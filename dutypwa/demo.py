@@ -18,9 +18,21 @@ from dutypwa.dutylog.registers import create_follow_up
 from dutypwa.dutylog.shifts import last_night, shift_window
 from dutypwa.extensions import db
 from dutypwa.findings import record_finding
-from dutypwa.models import Area, Checkpoint, Post, PostDuty, Route, RouteStop, Site, User, utcnow
+from dutypwa.models import (
+    Area,
+    Checkpoint,
+    Post,
+    PostDuty,
+    Route,
+    RouteStop,
+    ShiftTemplate,
+    Site,
+    User,
+    utcnow,
+)
 from dutypwa.nonconformities import record_step
 from dutypwa.patrol import record_checkin
+from dutypwa.roster import core as roster
 from dutypwa.roster.holidays import seed_years
 
 DEMO_PASSWORD = "demo1234"
@@ -207,6 +219,7 @@ def load_demo(now: datetime | None = None) -> str:
     entries = _duty_log(site, people, now, rng)
     # The roster's 法 / 休 / 班 badges: this year's and next year's holiday calendar.
     seed_years(range(site.local(now).year, site.local(now).year + 2))
+    _roster(site, people, now)
     return (
         f"demo loaded: site CUIHU with {len(checkpoints)} checkpoints, {len(routes)} routes, "
         f"{count} check-ins, {findings} nonconformities, {entries} duty-log entries; "
@@ -214,6 +227,55 @@ def load_demo(now: datetime | None = None) -> str:
         + ", ".join(u.username for u in users + other_users)
         + f" (password {DEMO_PASSWORD})"
     )
+
+
+# The site's shifts (R2): 12-hour day and night at the service centre, the gate's
+# three eights, a split shift; minutes from the duty date's midnight.
+SHIFTS = [
+    ("D", "白班", "#fde68a", [[480, 1200]]),
+    ("N", "夜班", "#c7d2fe", [[1200, 1920]]),
+    ("早", "早班", "#bbf7d0", [[420, 900]]),
+    ("中", "中班", "#fed7aa", [[900, 1380]]),
+    ("夜", "大夜班", "#ddd6fe", [[1380, 1860]]),
+    ("值", "值班经理", "#fecaca", [[510, 720], [1020, 1290]]),
+]
+
+
+def _roster(site, people, now) -> None:
+    """This month's roster, published: the three duty staff rotate day, night, rest at the
+    service centre, which is never unstaffed (R5). Next month is left for the supervisor
+    (copy this one by weekday, then close the gaps at its end)."""
+    centre = next(post for post in site.posts if post.name == "客户服务中心")
+    centre.never_unstaffed = True
+    for code, name, colour, segments in SHIFTS:
+        db.session.add(ShiftTemplate(site=site, code=code, name=name, colour=colour,
+                                     segments=segments))  # fmt: skip
+    db.session.flush()
+    supervisor, director = people["2001"], people["3001"]
+    first = site.local(now).date().replace(day=1)
+    month = roster.month_of(site, first, create=True)
+    staff = [people["1001"], people["1002"], people["1003"]]
+    for person in staff:
+        roster.add_row(month, post=centre, person=person, by=supervisor)
+    # The night of the last day of last month reaches into this one.
+    previous = roster.month_of(site, (first - timedelta(days=1)).replace(day=1), create=True)
+    cycle = ("D", "N", "-")
+    context = roster.context_of(site, first)
+    for offset, day in enumerate([first - timedelta(days=1), *roster.month_days(first)]):
+        for index, person in enumerate(staff):
+            code = cycle[(offset + index) % 3]
+            target = previous if day < first else month
+            if code != "-" and (day >= first or code == "N"):
+                roster.set_cell(target, by=supervisor, post=centre, person=person, day=day,
+                                code=code, version=target.version, source="pattern",
+                                now=now - timedelta(days=40), context=context)  # fmt: skip
+    moment = now - timedelta(days=40)
+    if roster.holidays_known(first.year):
+        roster.submit(month, by=supervisor, now=moment)
+    else:  # a year without a known calendar: straight through
+        month.status, month.submitted_by_id, month.submitted_at = "submitted", supervisor.id, moment
+    roster.approve(month, by=director, now=moment)
+    roster.publish(month, by=supervisor, now=moment)
 
 
 def _stops(checkpoints: list[Checkpoint]) -> list[RouteStop]:

@@ -59,10 +59,14 @@ FINDING_PAYLOAD = {
 FORM_PAYLOAD = {
     "type": "object",
     "required": ["site", "fields"],
-    "description": "finding_step, duty_entry, duty_step: the form as it is (docs/offline.md)",
+    "description": "finding_step, duty_entry, duty_step, roster_request, all_hands_ack: the "
+    "form as it is (docs/offline.md)",
     "properties": {
         "site": {"type": "string"},
-        "subject": {**UUID, "description": "the nonconformity or duty-log entry (steps)"},
+        "subject": {
+            **UUID,
+            "description": "the nonconformity or duty-log entry (steps), the all-hands period",
+        },
         "fields": {"type": "object", "additionalProperties": {"type": "string"}},
         "photos": {"type": "array", "items": UUID, "maxItems": 6},
     },
@@ -93,6 +97,8 @@ def document() -> dict:
                                 "finding_step",
                                 "duty_entry",
                                 "duty_step",
+                                "roster_request",
+                                "all_hands_ack",
                             ]
                         },
                         "device_time": TIME,

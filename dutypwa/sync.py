@@ -43,6 +43,8 @@ from dutypwa.patrol import (
     write_checkins,
 )
 from dutypwa.photos import store_photo
+from dutypwa.roster import all_hands
+from dutypwa.roster.requests import create_request, parse_request
 from dutypwa.station import COOKIE as STATION_COOKIE
 from dutypwa.station_offline import STATION_KINDS, apply_handover_arrive, apply_handover_step
 
@@ -298,6 +300,41 @@ def apply_duty_step(op: Op, context: Context) -> bool:
     return created
 
 
+def apply_roster_request(op: Op, context: Context) -> bool:
+    """R4: a request asked offline, checked again now (notice from when it was asked, the
+    shift not begun, only one's own shifts); the roster itself does not change."""
+    site = op_site(op)
+    if op_photo_ids(op):
+        raise DomainError(_("A roster request does not take photos."))
+    _request, created = create_request(
+        site,
+        by=current_user,
+        op_id=op.id,
+        device_time=op.device_time,
+        received_at=context.now,
+        clock_offset_s=context.offset,
+        device_id=context.device_id,
+        **parse_request(site, op_fields(op)),
+    )
+    return created
+
+
+def apply_all_hands_ack(op: Op, context: Context) -> bool:
+    """R7: "I have read it" / "I am on site" tapped offline, recorded once (its op id)."""
+    site = op_site(op)
+    _ack, created = all_hands.record_ack(
+        all_hands.period_of(site, op.payload.get("subject")),
+        by=current_user,
+        op_id=op.id,
+        device_time=op.device_time,
+        received_at=context.now,
+        clock_offset_s=context.offset,
+        device_id=context.device_id,
+        **all_hands.parse_ack(op_fields(op)),
+    )
+    return created
+
+
 def apply_station_step(op: Op, context: Context) -> bool:
     return apply_handover_step(op, context, fields=op_fields(op), photo_ids=op_photo_ids(op))
 
@@ -310,6 +347,8 @@ APPLY = {
     "duty_step": apply_duty_step,
     "handover_arrive": apply_handover_arrive,
     "handover_step": apply_station_step,
+    "roster_request": apply_roster_request,
+    "all_hands_ack": apply_all_hands_ack,
 }
 
 
@@ -484,6 +523,8 @@ def reference():
         sites=sites,
         categories=[{"key": k, "label": str(v)} for k, v in CATEGORY_LABELS.items()],
         severities=[{"key": k, "label": str(v)} for k, v in SEVERITY_LABELS.items()],
+        # R7: the open all-hands periods of the person's sites, for the offline pages.
+        all_hands=all_hands.reference_periods(current_user),
     )
     response.headers["Cache-Control"] = "no-store"
     return response

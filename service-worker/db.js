@@ -132,6 +132,8 @@ export function storeReference(db, reference, fetchedAt = new Date()) {
       server_time: reference.server_time ?? null,
       categories: reference.categories ?? [],
       severities: reference.severities ?? [],
+      // R7: the open all-hands periods, for the banner of the offline pages.
+      all_hands: reference.all_hands ?? [],
     };
     await result(stores.meta.put({ key: "reference", value: about }));
   });

@@ -16,6 +16,14 @@ export const OUTBOX_ROUTES = [
   },
   { kind: "duty_entry", pattern: /^\/s\/([^/]+)\/log$/, done: "entry-done" },
   { kind: "duty_step", pattern: new RegExp(`^/s/([^/]+)/log/${ID}/steps$`), done: "step-done" },
+  // R4: leave, a swap or a substitute; the server checks it again when it arrives.
+  { kind: "roster_request", pattern: /^\/s\/([^/]+)\/roster\/requests$/, done: "request-done" },
+  // R7: "I have read it" / "I am on site" for an all-hands period (the subject).
+  {
+    kind: "all_hands_ack",
+    pattern: new RegExp(`^/s/([^/]+)/all-hands/${ID}/ack$`),
+    done: "all-hands-ack-done",
+  },
 ];
 
 // Fields that carry the form's plumbing, not the person's answers.

@@ -238,7 +238,10 @@ async function saveShells({ force = false } = {}) {
   // from any checkpoint (the page fills in the checkpoint from the reference data).
   const sites = await referenceSites(await database()).catch(() => []);
   const findingForms = sites.map((site) => findingFormPath(site.code));
-  for (const path of [CHECKPOINT_SHELL_URL, SYNC_PAGE_URL, ...findingForms]) {
+  // The published roster, readable offline: my shifts, and this and next month's grid
+  // (a month not published yet answers 404 and is not saved).
+  const rosters = sites.flatMap((site) => rosterPaths(site));
+  for (const path of [CHECKPOINT_SHELL_URL, SYNC_PAGE_URL, ...findingForms, ...rosters]) {
     // ignoreVary: the saved copy varies on Cookie and Accept-Encoding, this lookup has neither.
     const saved = await cache.match(path, { ignoreVary: true });
     const age = saved ? Date.now() - responseDate(saved) : Infinity;
@@ -248,6 +251,17 @@ async function saveShells({ force = false } = {}) {
       await savePage(new URL(path, self.location), response);
     }
   }
+}
+
+function rosterPaths(site, now = new Date()) {
+  const base = `/s/${encodeURIComponent(site.code)}/roster`;
+  const [year, month] = new Intl.DateTimeFormat("en-CA", { timeZone: site.timezone || undefined, year: "numeric", month: "2-digit" })
+    .format(now)
+    .split("-")
+    .map(Number);
+  const next = month === 12 ? [year + 1, 1] : [year, month + 1];
+  const label = ([y, m]) => `${y}-${String(m).padStart(2, "0")}`;
+  return [`${base}/mine`, `${base}/${label([year, month])}`, `${base}/${label(next)}`];
 }
 
 async function queueWrite(event, route) {

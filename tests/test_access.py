@@ -13,9 +13,10 @@ from dutypwa.escalation import escalate
 from dutypwa.extensions import db
 from dutypwa.findings import record_finding
 from dutypwa.handover import arrive, enrol_station
-from dutypwa.models import ROLES, Photo, RepetitionReport
+from dutypwa.models import ROLES, Photo, RepetitionReport, RosterMonth, ShiftTemplate
 from dutypwa.models.dutylog import FollowUp, KeyLoan
 from dutypwa.patrol import record_checkin
+from dutypwa.roster.ics import create_feed
 from tests.conftest import new_op_id
 
 EVERYONE = set(ROLES)
@@ -107,15 +108,34 @@ EXPECTED = {
         )
     },
     **{f"holidays.{name}": MANAGERS for name in ("index", "year")},
+    **{f"roster.{name}": EVERYONE for name in ("index", "month", "print_month", "mine")},
+    **{f"roster.{name}": MANAGERS for name in (
+        "start", "cell", "add_row", "fill", "copy_previous", "submit", "publish", "day",
+    )},
+    **{f"shifts.{name}": MANAGERS for name in ("index", "create", "change", "retire")},
+    # R3: a director approves or returns a roster (never the person who submitted it).
+    **{f"roster.{name}": {"director", "admin"} for name in ("approve", "send_back")},
     **{f"holidays.{name}": ADMIN for name in (
         "seed", "add_day", "change_day", "delete_day", "confirm",
     )},
+    "calendar_feed.feed": PUBLIC,
+    **{f"calendar_feed.{name}": EVERYONE for name in ("page", "create", "revoke", "month_file")},
+    "comptime.index": EVERYONE,
+    **{f"comptime.{name}": MANAGERS for name in ("person", "adjust")},
+    # R4: anyone asks (and cancels their own); a manager decides. No route moves a shift.
+    **{f"roster_requests.{name}": EVERYONE for name in ("mine", "new", "create", "cancel")},
+    **{f"roster_requests.{name}": MANAGERS for name in ("inbox", "card", "approve", "reject")},
+    # R7: a manager declares, extends and lifts; everyone answers the call.
+    **{f"all_hands.{name}": MANAGERS for name in (
+        "index", "declare", "show", "extend", "lift", "decide_leave",
+    )},
+    "all_hands.ack": EVERYONE,
 }  # fmt: skip
 
 SITE_SCOPED_ARGS = {"site_code", "token", "checkpoint_id", "checkin_id", "area_id", "post_id",
                     "route_id", "finding_id", "photo_id", "report_id",
                     "entry_id", "follow_up_id", "key_id", "escalation_id",
-                    "handover_id", "station_id"}  # fmt: skip
+                    "handover_id", "station_id", "template_id"}  # fmt: skip
 
 
 @pytest.fixture
@@ -144,6 +164,11 @@ def world(make_site, make_user, make_area, make_post, make_checkpoint, make_rout
             site, by=staff, op_id=new_op_id(), device_time=datetime.now(UTC), kind="repair",
             summary="x",
         )  # fmt: skip
+        template = ShiftTemplate(site=site, code="D", name="白班", segments=[[480, 1200]])
+        db.session.add(template)
+        # A roster month waiting for approval, submitted by someone outside the matrix.
+        db.session.add(RosterMonth(site=site, month="2026-03", status="submitted",
+                                   submitted_by_id=staff.id))  # fmt: skip
         follow_up = FollowUp(site_id=site.id, entry=entry, type="work_order", number="WX-1",
                              title="x", created_by_id=staff.id)  # fmt: skip
         key = KeyLoan(site_id=site.id, key_name="k", taken_by="t", approved_by_id=staff.id,
@@ -157,6 +182,7 @@ def world(make_site, make_user, make_area, make_post, make_checkpoint, make_rout
         escalation = escalate(site, level=2, reason="manual", at=datetime.now(UTC), entry=entry)
         handover, _ = arrive(post, by=staff, op_id=new_op_id(), device_time=datetime.now(UTC))
         station, station_token = enrol_station(post, by=staff, name="tablet")
+        _feed, feed_token = create_feed(staff)
         db.session.commit()
         objects[site.code] = {
             "site_code": site.code,
@@ -180,8 +206,13 @@ def world(make_site, make_user, make_area, make_post, make_checkpoint, make_rout
             "handover_id": handover.id,
             "station_id": station.id,
             "station_token": station_token,
+            "template_id": template.id,
             "year": 2026,  # the holiday calendar's (not site-scoped)
             "day": "2026-10-01",
+            "feed_token": feed_token,  # the calendar feed's secret (public route)
+            "month": "2026-03",  # a roster month (YYYY-MM)
+            "request_id": new_op_id(),  # a roster request (none: its site scopes the route)
+            "all_hands_id": new_op_id(),  # an all-hands period (none: its site scopes the route)
         }
     return objects, users
 

@@ -1,7 +1,25 @@
 """The models, one module per aggregate; imported here so Alembic sees every table."""
 
+from dutypwa.models.all_hands import (
+    ACK_STATUSES,
+    ALL_HANDS_KINDS,
+    LEAVE_DECISIONS,
+    MAX_ALL_HANDS_HOURS,
+    AllHands,
+    AllHandsAck,
+    AllHandsLeaveDecision,
+    AllHandsStandby,
+)
 from dutypwa.models.base import Base, utcnow
+from dutypwa.models.calendar_feed import CalendarFeed
 from dutypwa.models.checkpoint import CHECKPOINT_KINDS, Checkpoint, VoidedToken
+from dutypwa.models.comptime import (
+    ACCRUAL_KINDS,
+    COMP_KINDS,
+    AppendOnlyError,
+    CompAllocation,
+    CompLedger,
+)
 from dutypwa.models.device import Device, Photo
 from dutypwa.models.dutylog import (
     ENTRY_KINDS,
@@ -57,12 +75,17 @@ from dutypwa.models.roster import (
     RosterRow,
     ShiftTemplate,
 )
+from dutypwa.models.roster_request import REQUEST_KINDS, REQUEST_STATES, RosterRequest
 from dutypwa.models.site import DEFAULT_SETTINGS, Area, Post, Site, site_members
 from dutypwa.models.user import MANAGERS, ROLES, User
 
 __all__ = [
+    "ACCRUAL_KINDS",
+    "ACK_STATUSES",
+    "ALL_HANDS_KINDS",
     "CATEGORIES",
     "CHECKPOINT_KINDS",
+    "COMP_KINDS",
     "DAY_SOURCES",
     "DEFAULT_SETTINGS",
     "ENTRY_KINDS",
@@ -72,22 +95,34 @@ __all__ = [
     "HANDOVER_STEPS",
     "HOLIDAY_CODES",
     "HOLIDAY_KINDS",
+    "LEAVE_DECISIONS",
     "LEVELS",
     "MANAGERS",
+    "MAX_ALL_HANDS_HOURS",
     "MAX_PHOTOS",
     "MONTH_STATES",
     "OPEN_STATES",
     "OVERDUE_STATES",
+    "REQUEST_KINDS",
+    "REQUEST_STATES",
     "ROLES",
     "SEVERITIES",
     "STATES",
     "STEPS",
     "YEAR_STATUSES",
+    "AllHands",
+    "AllHandsAck",
+    "AllHandsLeaveDecision",
+    "AllHandsStandby",
+    "AppendOnlyError",
     "Area",
     "Base",
+    "CalendarFeed",
     "CheckIn",
     "Checkpoint",
     "CheckpointState",
+    "CompAllocation",
+    "CompLedger",
     "Device",
     "DutyEntry",
     "DutyEntryEvent",
@@ -110,6 +145,7 @@ __all__ = [
     "RosterChange",
     "RosterEntry",
     "RosterMonth",
+    "RosterRequest",
     "RosterRow",
     "Route",
     "RouteStop",

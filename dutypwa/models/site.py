@@ -42,6 +42,17 @@ DEFAULT_SETTINGS = {
     # D7: the night shift, local times.
     "night_start": "20:00",
     "night_end": "08:00",
+    # The roster's checks (roster/checks.py): rest between shifts (warn or hard), days in a
+    # row, overtime in a month (劳动法第41条: 36 h), and R4's notice for requests, in days.
+    "roster_min_rest_hours": 11,
+    "roster_rest_severity": "warn",
+    "roster_max_consecutive_days": 6,
+    "roster_overtime_cap_hours": 36,
+    "roster_request_notice_days": 1,
+    # R6: comp time (补休) is taken within this many days of the duty ("安排调休 within one
+    # month"); 0: it never expires. May a balance go below zero?
+    "comp_expiry_days": 30,
+    "comp_allow_negative": False,
 }  # fmt: skip
 
 

@@ -49,6 +49,9 @@ def save_post(site: Site, form: PostForm, post: Post | None = None) -> Post:
     post.name = name
     post.inventory = form.inventory.data or []
     post.shift_changes = form.shift_changes.data or []
+    post.never_unstaffed = bool(form.never_unstaffed.data)
+    post.required_level = form.required_level.data
+    post.needs_qualification = bool(form.needs_qualification.data)
     db.session.flush()
     return post
 

@@ -8,6 +8,7 @@ from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
     IntegerField,
+    SelectField,
     SelectMultipleField,
     StringField,
     TextAreaField,
@@ -128,10 +129,23 @@ class AreaForm(FlaskForm):
     )
 
 
+LEVEL_CHOICES = [
+    SelectChoice("staff", _l("Duty staff")),
+    SelectChoice("leader", _l("Team leader")),
+    SelectChoice("supervisor", _l("Supervisor")),
+    SelectChoice("duty_manager", _l("Duty manager")),
+    SelectChoice("manager", _l("Manager")),
+]
+
+
 class PostForm(FlaskForm):
     name = StringField(_l("Name"), filters=[strip], validators=[DataRequired(), Length(max=100)])
     inventory = InventoryField(_l("Items handed over, one per line (e.g. 对讲机 2)"))
     shift_changes = ShiftTimesField(_l("Shift changes (e.g. 08:00 20:00)"))
+    # The roster's rules for the post (R4, R5).
+    never_unstaffed = BooleanField(_l("Never unstaffed: someone on duty at every minute (R5)"))
+    required_level = SelectField(_l("Level it takes (R4)"), choices=LEVEL_CHOICES, default="staff")
+    needs_qualification = BooleanField(_l("Only people qualified for this post"))
 
 
 class RouteForm(FlaskForm):

@@ -147,6 +147,9 @@ class Window:
     first_day: date
     end_day: date
     tz: tzinfo = SHANGHAI
+    # R5 is checked this many days beyond each end. The editor checks its own month only
+    # (0): the neighbouring months' shifts still count where they reach into it.
+    margin_days: int = 1
 
     @classmethod
     def month(cls, year: int, month: int, tz: tzinfo = SHANGHAI) -> "Window":
@@ -158,9 +161,10 @@ class Window:
     def coverage_span(self) -> Interval:
         """R5 is checked a day beyond each end, so the nights that cross into the
         neighbouring months are covered too."""
+        margin = timedelta(days=self.margin_days)
         return (
-            local_midnight(self.first_day - timedelta(days=1), self.tz),
-            local_midnight(self.end_day + timedelta(days=1), self.tz),
+            local_midnight(self.first_day - margin, self.tz),
+            local_midnight(self.end_day + margin, self.tz),
         )
 
     def months(self) -> set[tuple[int, int]]:

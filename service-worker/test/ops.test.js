@@ -126,3 +126,73 @@ test("a lifecycle step keeps its form fields, site, subject and photos", async (
     photos: [],
   });
 });
+
+test("a roster request (R4) is queued with its fields; nothing else under /roster is", async () => {
+  const route = outboxRoute("POST", `${BASE}/s/CUIHU/roster/requests`);
+  assert.deepEqual([route.kind, route.param, route.subject, route.done],
+    ["roster_request", "CUIHU", null, "request-done"]);
+  const requestId = "0b7e3f5c-2a44-4d3e-9a7b-1c2d3e4f5a6b";
+  // Deciding, cancelling and the roster editor stay online: the server decides.
+  for (const path of [`requests/${requestId}/approve`, `requests/${requestId}/cancel`,
+    "2031-03/cell", "requests/new"]) {
+    assert.equal(outboxRoute("POST", `${BASE}/s/CUIHU/roster/${path}`), null, path);
+  }
+  assert.equal(outboxRoute("GET", `${BASE}/s/CUIHU/roster/requests`), null);
+  const form = new FormData();
+  form.set("csrf_token", "t");
+  form.set("op_id", OP_ID);
+  form.set("device_time", "2031-03-01T09:00:00+08:00");
+  form.set("_queued", "已保存在手机上");
+  form.set("kind", "swap");
+  form.set("entry", "11111111-2222-4333-8444-555555555555");
+  form.set("counterpart_entry", "66666666-7777-4888-9999-aaaaaaaaaaaa");
+  form.set("version", "7");
+  form.set("reason", "家中有事");
+  const op = await opFromForm(route, form);
+  assert.equal(op.kind, "roster_request");
+  assert.equal(op.site, "CUIHU");
+  assert.equal(op.queuedText, "已保存在手机上");
+  assert.deepEqual(op.payload, {
+    site: "CUIHU",
+    fields: {
+      kind: "swap",
+      entry: "11111111-2222-4333-8444-555555555555",
+      counterpart_entry: "66666666-7777-4888-9999-aaaaaaaaaaaa",
+      version: "7",
+      reason: "家中有事",
+    },
+    photos: [],
+  });
+  const html = queuedFragment(route, { id: OP_ID }, "已保存在手机上");
+  assert.match(html, /^<section id="request-done" class="card queued"/);
+});
+
+test("an all-hands answer (R7) is queued with its status and the period as subject", async () => {
+  const period = "5e6f7a8b-1c2d-4e3f-8a9b-0c1d2e3f4a5b";
+  const route = outboxRoute("POST", `${BASE}/s/CUIHU/all-hands/${period}/ack`);
+  assert.deepEqual([route.kind, route.param, route.subject, route.done],
+    ["all_hands_ack", "CUIHU", period, "all-hands-ack-done"]);
+  // Declaring, extending, lifting and leave decisions stay online: a manager decides.
+  for (const path of ["", `/${period}/lift`, `/${period}/extend`, `/${period}/leave/${OP_ID}`,
+    "/not-an-id/ack"]) {
+    assert.equal(outboxRoute("POST", `${BASE}/s/CUIHU/all-hands${path}`), null, path);
+  }
+  const form = new FormData();
+  form.set("csrf_token", "t");
+  form.set("op_id", OP_ID);
+  form.set("device_time", "2031-07-20T09:00:00+08:00");
+  form.set("_queued", "已保存在手机上");
+  form.set("next", "/s/CUIHU/log");
+  form.set("status", "on_site");
+  const op = await opFromForm(route, form);
+  assert.equal(op.kind, "all_hands_ack");
+  assert.equal(op.deviceTime, "2031-07-20T09:00:00+08:00");
+  assert.deepEqual(op.payload, {
+    site: "CUIHU",
+    subject: period,
+    fields: { next: "/s/CUIHU/log", status: "on_site" },
+    photos: [],
+  });
+  const html = queuedFragment(route, { id: OP_ID }, "已保存在手机上");
+  assert.match(html, /^<section id="all-hands-ack-done" class="card queued"/);
+});
