@@ -232,7 +232,9 @@ def post_rows(site, now) -> list[PostRow]:
                 absent=tuple(
                     entry
                     for entry in entries
-                    if entry.user_id not in here and entry.start_at + ABSENT_AFTER <= now
+                    if entry.user_id not in here
+                    and entry.source != "emergency"  # R7 standby: on call, not at the post
+                    and entry.start_at + ABSENT_AFTER <= now
                 ),
             )
         )

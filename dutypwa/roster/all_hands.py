@@ -427,10 +427,12 @@ def add_standby(period: AllHands, *, by: User, now: datetime | None = None) -> l
 
 
 def _members(site: Site) -> list[User]:
+    """The site's people who stay on site: everyone but the system administrator, who is
+    not on the duty staff."""
     return db.session.scalars(
         select(User)
         .join(site_members)
-        .where(site_members.c.site_id == site.id, User.active.is_(True))
+        .where(site_members.c.site_id == site.id, User.active.is_(True), User.role != "admin")
         .order_by(User.display_name, User.id)
     ).all()
 

@@ -147,10 +147,11 @@ def answer(period, person, status, at, op_id=None):
 
 
 def test_r7_declaring_puts_members_off_duty_on_standby_once(
-    site, month, people, supervisor, director, centre
+    site, month, people, supervisor, director, centre, make_user
 ):
     """e-8 3: one standby entry for each member off duty in the window, none for those on a
-    shift there; declaring again (the same form) adds none."""
+    shift there (nor for the system administrator); declaring again adds none."""
+    make_user("admin", sites=[site], name="系统管理员")
     version = month.version
     period, created = declare(site, supervisor)
     assert created
