@@ -187,6 +187,19 @@ def apply_checkin(op: Op, context: Context) -> bool:
     return created
 
 
+def fact(op: Op, context: Context) -> dict:
+    """What every recorded fact takes from its op and its batch: who, the client's id and
+    clock, when it arrived, the device."""
+    return {
+        "by": current_user,
+        "op_id": op.id,
+        "device_time": op.device_time,
+        "received_at": context.now,
+        "clock_offset_s": context.offset,
+        "device_id": context.device_id,
+    }
+
+
 def op_site(op: Op) -> Site:
     site = db.session.scalar(select(Site).where(Site.code == str(op.payload.get("site", ""))))
     if site is None or not current_user.can_see_site(site):
@@ -221,9 +234,7 @@ def apply_finding(op: Op, context: Context) -> bool:
     photo_ids = op_photo_ids(op)
     _finding, created = record_finding(
         site,
-        by=current_user,
-        op_id=op.id,
-        device_time=op.device_time,
+        **fact(op, context),
         category=str(payload.get("category", "")),
         severity=str(payload.get("severity", "")),
         description=str(payload.get("description", "")),
@@ -231,9 +242,6 @@ def apply_finding(op: Op, context: Context) -> bool:
         checkpoint=checkpoint,
         area=area,
         photo_ids=photo_ids,
-        received_at=context.now,
-        clock_offset_s=context.offset,
-        device_id=context.device_id,
     )
     return created
 
@@ -246,12 +254,7 @@ def apply_finding_step(op: Op, context: Context) -> bool:
     step = parse_step(site, op_fields(op), op_photo_ids(op))
     event, created = record_step(
         finding,
-        by=current_user,
-        op_id=op.id,
-        device_time=op.device_time,
-        received_at=context.now,
-        clock_offset_s=context.offset,
-        device_id=context.device_id,
+        **fact(op, context),
         **step,
     )
     if not event.applied:
@@ -266,12 +269,7 @@ def apply_duty_entry(op: Op, context: Context) -> bool:
         raise DomainError(_("A duty-log entry does not take photos."))
     _entry, created = record_entry(
         site,
-        by=current_user,
-        op_id=op.id,
-        device_time=op.device_time,
-        received_at=context.now,
-        clock_offset_s=context.offset,
-        device_id=context.device_id,
+        **fact(op, context),
         **parse_entry(site, op_fields(op)),
     )
     return created
@@ -286,12 +284,7 @@ def apply_duty_step(op: Op, context: Context) -> bool:
         raise DomainError(_("A duty-log step does not take photos."))
     event, created = record_entry_step(
         entry,
-        by=current_user,
-        op_id=op.id,
-        device_time=op.device_time,
-        received_at=context.now,
-        clock_offset_s=context.offset,
-        device_id=context.device_id,
+        **fact(op, context),
         **parse_entry_step(op_fields(op)),
     )
     if event.outcome != "applied":
@@ -308,12 +301,7 @@ def apply_roster_request(op: Op, context: Context) -> bool:
         raise DomainError(_("A roster request does not take photos."))
     _request, created = create_request(
         site,
-        by=current_user,
-        op_id=op.id,
-        device_time=op.device_time,
-        received_at=context.now,
-        clock_offset_s=context.offset,
-        device_id=context.device_id,
+        **fact(op, context),
         **parse_request(site, op_fields(op)),
     )
     return created
@@ -324,12 +312,7 @@ def apply_all_hands_ack(op: Op, context: Context) -> bool:
     site = op_site(op)
     _ack, created = all_hands.record_ack(
         all_hands.period_of(site, op.payload.get("subject")),
-        by=current_user,
-        op_id=op.id,
-        device_time=op.device_time,
-        received_at=context.now,
-        clock_offset_s=context.offset,
-        device_id=context.device_id,
+        **fact(op, context),
         **all_hands.parse_ack(op_fields(op)),
     )
     return created
