@@ -220,3 +220,60 @@ def test_r1_r3_r5_the_supervisor_builds_january_and_it_is_published_and_printed(
     after = staff.context.request.get(f"/s/{SITE}/roster/{MONTH}.ics").text()
     assert starts_on_the_5th(calendar.text()) == ["20:00"]
     assert starts_on_the_5th(after) == ["08:00"]
+
+
+def test_r1_a_full_month_of_25_people_prints_on_one_a4_landscape_page(
+    desktop, login_as, live_server, artifacts
+):
+    """e-9 1: 31 days × 25 people, with the legend, the signature boxes and the QR code, on
+    one A4 landscape page; a draft carries 草稿 across it."""
+    from datetime import UTC, date, datetime
+
+    from dutypwa import create_app
+    from dutypwa.extensions import db
+    from dutypwa.models import Post, ShiftTemplate, User
+    from dutypwa.roster import core
+
+    app = create_app({"SQLALCHEMY_DATABASE_URI": live_server.database_url, "SECRET_KEY": "x"})
+    with app.app_context(), app.test_request_context():
+        admin = db.session.scalar(select(User).where(User.username == "admin"))
+        site = Site(code="PRINT", name="打印测试苑", timezone="Asia/Shanghai")
+        posts = [Post(site=site, name=name) for name in ("客户服务中心", "监控室", "正门岗")]
+        db.session.add_all([site, *posts])
+        for code, name, segments in (("D", "白班", [[480, 1200]]), ("N", "夜班", [[1200, 1920]]),
+                                     ("早", "早班", [[420, 900]])):  # fmt: skip
+            db.session.add(ShiftTemplate(site=site, code=code, name=name, segments=segments))
+        people = [User(username=f"print{n:02d}", display_name=f"值班员{n + 1:02d}",
+                       password_hash="-", sites=[site]) for n in range(25)]  # fmt: skip
+        db.session.add_all(people)
+        db.session.commit()
+        month = core.month_of(site, date(2031, 7, 1), create=True)
+        context = core.context_of(site, date(2031, 7, 1))
+        for index, person in enumerate(people):
+            for offset, day in enumerate(core.month_days(date(2031, 7, 1))):
+                code = ("D", "N", "", "早")[(offset + index) % 4]
+                if code:
+                    core.set_cell(month, by=admin, post=posts[index % 3], person=person, day=day,
+                                  code=code, version=month.version, context=context,
+                                  now=datetime(2030, 1, 1, tzinfo=UTC))  # fmt: skip
+        db.session.commit()
+
+    office = desktop()
+    login_as(office, "admin")
+    office.goto("/s/PRINT/roster/2031-07/print")
+    expect(office.locator(".sheet-grid tr.sheet-person")).to_have_count(25)
+    expect(office.locator(".watermark")).to_be_visible()
+    office.emulate_media(media="print")
+    pdf = artifacts / "roster-25-people.pdf"
+    pdf.write_bytes(office.pdf(prefer_css_page_size=True, print_background=True))
+    info = subprocess.run(["pdfinfo", str(pdf)], check=True, capture_output=True, text=True,
+                          timeout=60).stdout  # fmt: skip
+    assert re.search(r"^Pages:\s+1$", info, re.M), info
+    width, height = map(float, re.search(r"Page size:\s+([\d.]+) x ([\d.]+)", info).groups())
+    assert (round(width), round(height)) == (842, 595), info
+    text = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], check=True,
+                          capture_output=True, text=True, timeout=60).stdout  # fmt: skip
+    for words in ("值班员01", "值班员25", "草稿", "编制", "审核", "批准", "夜班"):
+        assert words in text, words
+    subprocess.run(["pdftoppm", "-r", "70", "-png", str(pdf), str(artifacts / "roster-25")],
+                   check=True, timeout=60)  # fmt: skip
