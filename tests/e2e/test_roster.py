@@ -8,6 +8,7 @@ sees the shifts on a phone.
 
 import re
 import subprocess
+from datetime import UTC, date, datetime
 
 import pytest
 import zxingcpp
@@ -16,7 +17,19 @@ from PIL import Image
 from playwright.sync_api import expect
 from sqlalchemy import select
 
-from dutypwa.models import HolidayYear, RosterEntry, RosterMonth, Site
+from dutypwa import create_app
+from dutypwa.extensions import db
+from dutypwa.models import (
+    HolidayYear,
+    Post,
+    RosterEntry,
+    RosterMonth,
+    ShiftTemplate,
+    Site,
+    User,
+)
+from dutypwa.roster import core
+from tests.e2e.conftest import start_app, user_id, wait_for_script
 
 pytestmark = pytest.mark.e2e
 
@@ -227,13 +240,6 @@ def test_r1_a_full_month_of_25_people_prints_on_one_a4_landscape_page(
 ):
     """e-9 1: 31 days × 25 people, with the legend, the signature boxes and the QR code, on
     one A4 landscape page; a draft carries 草稿 across it."""
-    from datetime import UTC, date, datetime
-
-    from dutypwa import create_app
-    from dutypwa.extensions import db
-    from dutypwa.models import Post, ShiftTemplate, User
-    from dutypwa.roster import core
-
     app = create_app({"SQLALCHEMY_DATABASE_URI": live_server.database_url, "SECRET_KEY": "x"})
     with app.app_context(), app.test_request_context():
         admin = db.session.scalar(select(User).where(User.username == "admin"))
@@ -277,3 +283,23 @@ def test_r1_a_full_month_of_25_people_prints_on_one_a4_landscape_page(
         assert words in text, words
     subprocess.run(["pdftoppm", "-r", "70", "-png", str(pdf), str(artifacts / "roster-25")],
                    check=True, timeout=60)  # fmt: skip
+
+
+ROSTER_SAVED = """async (userId) => {
+  const cache = await caches.open(`dutypwa-pages-${userId}`);
+  return Boolean(await cache.match('/s/CUIHU/roster/mine', { ignoreVary: true }));
+}"""
+
+
+def test_the_published_roster_is_readable_offline(app_profile, login_as, shot):
+    """Item 10: the phone keeps the person's published shifts (and this and next month's
+    grid) without their being opened, and shows them with the network off."""
+    page = start_app(app_profile, login_as, "1002")
+    page.reload()  # a page after the reference data arrived tells the worker to save them
+    wait_for_script(page, ROSTER_SAVED, user_id(page), what="the saved roster")
+    page.context.set_offline(True)
+    response = page.goto("/s/CUIHU/roster/mine")
+    assert response.from_service_worker
+    expect(page.locator("#my-roster .agenda-item").first).to_contain_text("客户服务中心")
+    shot(page, "roster-05-my-roster-offline")
+    page.context.set_offline(False)
