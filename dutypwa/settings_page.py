@@ -1,6 +1,7 @@
 """A site's duty settings (Site.settings over DEFAULT_SETTINGS): categories, due and
 response times, acknowledgement times per level, the emergency arrival target (D11), the
-repetition rule (D8), teams and the night shift (D7). Only values that differ from the
+repetition rule (D8), teams, the night shift (D7), and the roster's and comp time's rules
+(rest, days in a row, overtime, notice R4, expiry R6). Only values that differ from the
 defaults are stored, so a site follows later changes of the defaults it never touched.
 """
 
@@ -30,6 +31,11 @@ LIMITS = {
     "emergency_arrival_minutes": (1, 240),
     "repetition_count": (2, 50),
     "repetition_days": (1, 365),
+    "roster_min_rest_hours": (0, 48),
+    "roster_max_consecutive_days": (1, 31),
+    "roster_overtime_cap_hours": (0, 200),
+    "roster_request_notice_days": (0, 30),
+    "comp_expiry_days": (0, 3650),
 }
 MAX_TEAMS = 20
 TIME = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
@@ -101,6 +107,19 @@ def parse_settings(form) -> tuple[dict, dict]:
         errors["teams"] = _("At most %(n)d teams.", n=MAX_TEAMS)
     values["teams"] = teams
 
+    for name, label in (
+        ("roster_min_rest_hours", _l("Rest between two shifts")),
+        ("roster_max_consecutive_days", _l("Days on duty in a row")),
+        ("roster_overtime_cap_hours", _l("Overtime in a month")),
+        ("roster_request_notice_days", _l("Notice for leave and swaps")),
+        ("comp_expiry_days", _l("Comp time expiry")),
+    ):
+        values[name] = _number(form, name, LIMITS[name], errors, label)
+    values["roster_rest_severity"] = form.get("roster_rest_severity", "warn")
+    if values["roster_rest_severity"] not in ("warn", "hard"):
+        errors["roster_rest_severity"] = _("Choose a warning or a refusal.")
+    values["comp_allow_negative"] = bool(form.get("comp_allow_negative"))
+
     for name in ("night_start", "night_end"):
         value = (form.get(name) or "").strip()
         if not TIME.match(value):
@@ -113,7 +132,8 @@ def parse_settings(form) -> tuple[dict, dict]:
 
 def update_settings(site: Site, values: dict) -> list[str]:
     """Store the values that differ from the defaults; returns the keys stored."""
-    kept = {k: v for k, v in (site.settings or {}).items() if k not in DEFAULT_SETTINGS}
+    # A setting the form does not show stays as it was.
+    kept = {k: v for k, v in (site.settings or {}).items() if k not in values}
     changed = {k: v for k, v in values.items() if v != DEFAULT_SETTINGS[k]}
     site.settings = {**kept, **changed}  # a new dict, so the JSON column sees the change
     db.session.flush()

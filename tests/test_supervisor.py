@@ -327,12 +327,42 @@ def settings_form(site, **changes):
     )
     for key in ("due_hours", "respond_minutes", "ack_minutes"):
         values.update({f"{key}_{k}": str(v) for k, v in DEFAULT_SETTINGS[key].items()})
-    for key in ("emergency_arrival_minutes", "repetition_count", "repetition_days"):
+    for key in (
+        "emergency_arrival_minutes",
+        "repetition_count",
+        "repetition_days",
+        "roster_min_rest_hours",
+        "roster_max_consecutive_days",
+        "roster_overtime_cap_hours",
+        "roster_request_notice_days",
+        "comp_expiry_days",
+    ):
         values[key] = str(DEFAULT_SETTINGS[key])
+    values["roster_rest_severity"] = DEFAULT_SETTINGS["roster_rest_severity"]
     values.update({f"team_{t}": "1" for t in DEFAULT_SETTINGS["teams"]})
     values.update(night_start="20:00", night_end="08:00", other_teams="")
     values.update(changes)
     return {k: v for k, v in values.items() if v is not None}
+
+
+def test_roster_settings_are_kept_and_checked(people, client, login):
+    """The roster's rules per site (rest, R4 notice, R6 expiry) are set on the same page;
+    a setting the page does not show survives a save."""
+    site, users = people
+    login(users["supervisor"])
+    site.settings = {"comp_statutory_accrues_later": True}
+    db.session.commit()
+    bad = client.post(f"/s/{site.code}/settings", headers=HTMX,
+                      data=settings_form(site, roster_min_rest_hours="99"))  # fmt: skip
+    assert bad.status_code == 422 and "error-roster_min_rest_hours" in bad.get_data(as_text=True)
+    saved = client.post(f"/s/{site.code}/settings", headers=HTMX, data=settings_form(
+        site, roster_min_rest_hours="12", roster_rest_severity="hard",
+        roster_request_notice_days="2", comp_allow_negative="1"))  # fmt: skip
+    assert saved.status_code == 200
+    settings = db.session.get(Site, site.id).settings
+    assert settings == {"comp_statutory_accrues_later": True, "roster_min_rest_hours": 12,
+                        "roster_rest_severity": "hard", "roster_request_notice_days": 2,
+                        "comp_allow_negative": True}  # fmt: skip
 
 
 def test_settings_store_only_what_changed(people, client, login):
