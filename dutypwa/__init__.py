@@ -112,6 +112,9 @@ def create_app(test_config: dict | None = None) -> Flask:
     from dutypwa.roster import all_hands_views
 
     app.register_blueprint(all_hands_views.bp)
+    from dutypwa.roster import excel_views
+
+    app.register_blueprint(excel_views.bp)
     errors.register(app)
     app.after_request(security_headers)
     app.add_template_filter(local_time, "localtime")

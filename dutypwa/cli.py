@@ -145,3 +145,22 @@ def expire_comp_time(today) -> None:
     written = expire_all(today.date() if today else None)
     db.session.commit()
     click.echo(f"{written} {'expiry' if written == 1 else 'expiries'} written")
+
+
+@comp_time_group.command("accrue")
+@click.option(
+    "--day",
+    type=click.DateTime(["%Y-%m-%d"]),
+    help="A duty date. Default: each site's yesterday and the day before.",
+)
+def accrue_comp_time(day) -> None:
+    """Turn duty worked on rest days into comp time at every site; for cron, nightly.
+    Shifts still running are left for the next run (so by default yesterday's night shift
+    is picked up tomorrow); running it twice writes nothing more."""
+    from dutypwa.roster.attendance import accrue_all
+
+    run = accrue_all([day.date()] if day else None)
+    db.session.commit()
+    click.echo(f"{len(run.written)} {'accrual' if len(run.written) == 1 else 'accruals'} written")
+    for entry, reason in run.held:
+        click.echo(f"held: {entry.user.display_name} {entry.duty_date} {reason}", err=True)

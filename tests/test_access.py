@@ -130,6 +130,9 @@ EXPECTED = {
         "index", "declare", "show", "extend", "lift", "decide_leave",
     )},
     "all_hands.ack": EVERYONE,
+    # d-10: anyone downloads a month they may see; a manager imports (dry run, then apply).
+    "roster_excel.export": EVERYONE,
+    **{f"roster_excel.{name}": MANAGERS for name in ("form", "dry_run", "apply")},
 }  # fmt: skip
 
 SITE_SCOPED_ARGS = {"site_code", "token", "checkpoint_id", "checkin_id", "area_id", "post_id",

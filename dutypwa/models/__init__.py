@@ -75,7 +75,12 @@ from dutypwa.models.roster import (
     RosterRow,
     ShiftTemplate,
 )
-from dutypwa.models.roster_request import REQUEST_KINDS, REQUEST_STATES, RosterRequest
+from dutypwa.models.roster_request import (
+    LEAVE_KINDS,
+    REQUEST_KINDS,
+    REQUEST_STATES,
+    RosterRequest,
+)
 from dutypwa.models.site import DEFAULT_SETTINGS, Area, Post, Site, site_members
 from dutypwa.models.user import MANAGERS, ROLES, User
 
@@ -96,6 +101,7 @@ __all__ = [
     "HOLIDAY_CODES",
     "HOLIDAY_KINDS",
     "LEAVE_DECISIONS",
+    "LEAVE_KINDS",
     "LEVELS",
     "MANAGERS",
     "MAX_ALL_HANDS_HOURS",

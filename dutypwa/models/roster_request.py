@@ -13,7 +13,9 @@ from dutypwa.models.roster import RosterEntry
 from dutypwa.models.site import Site
 from dutypwa.models.user import User
 
-REQUEST_KINDS = ("leave", "swap", "substitute")
+REQUEST_KINDS = ("leave", "comp_leave", "swap", "substitute")
+# Kinds that take days off: comp leave (补休, R6) is leave paid from the comp-time balance.
+LEAVE_KINDS = ("leave", "comp_leave")
 # pending → approved | rejected (a supervisor) | cancelled (the requester) | expired (its
 # first shift began undecided) | superseded (another approval changed its shifts first).
 REQUEST_STATES = ("pending", "approved", "rejected", "cancelled", "expired", "superseded")
@@ -84,6 +86,10 @@ class RosterRequest(Base):
     )
     substitute: Mapped[User | None] = relationship(foreign_keys=[substitute_id])
     decided_by: Mapped[User | None] = relationship(foreign_keys=[decided_by_id])
+
+    @property
+    def is_leave(self) -> bool:
+        return self.kind in LEAVE_KINDS
 
     @property
     def pending(self) -> bool:

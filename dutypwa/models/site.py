@@ -53,6 +53,9 @@ DEFAULT_SETTINGS = {
     # month"); 0: it never expires. May a balance go below zero?
     "comp_expiry_days": 30,
     "comp_allow_negative": False,
+    # R6: does duty worked on a statutory holiday (法定节假日) earn comp time? By law it is
+    # paid at 300 % and cannot be replaced by time off, so by default it earns none.
+    "comp_statutory_accrues": False,
 }  # fmt: skip
 
 

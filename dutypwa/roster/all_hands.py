@@ -24,6 +24,7 @@ from dutypwa.models import (
     ACK_STATUSES,
     ALL_HANDS_KINDS,
     LEAVE_DECISIONS,
+    LEAVE_KINDS,
     MAX_ALL_HANDS_HOURS,
     AllHands,
     AllHandsAck,
@@ -704,7 +705,7 @@ def leave_in_window(period: AllHands) -> LeaveInWindow:
         select(RosterRequest)
         .where(
             RosterRequest.site_id == period.site_id,
-            RosterRequest.kind == "leave",
+            RosterRequest.kind.in_(LEAVE_KINDS),
             RosterRequest.status.in_(("approved", "pending")),
             RosterRequest.leave_from < period.ends_at,
             RosterRequest.leave_to > period.starts_at,
@@ -745,7 +746,7 @@ def decide_leave(
         raise DomainError(_("Choose to recall the person or let the leave stand."))
     in_window = (
         request.site_id == period.site_id
-        and request.kind == "leave"
+        and request.is_leave
         and request.status == "approved"
         and request.leave_from < period.ends_at
         and request.leave_to > period.starts_at

@@ -232,6 +232,11 @@ def _existing(user: User, site: Site, kind: str, source_type: str, source_id: st
     )
 
 
+def recorded(user: User, site: Site, kind: str, source_type: str, source_id) -> CompLedger | None:
+    """The standing (unreversed) row of this kind for this source and person, if any."""
+    return _existing(user, site, kind, source_type, str(source_id))
+
+
 def _once(user, site, kind, source_type, source_id, minutes) -> CompLedger | None:
     """Idempotency: the same source writes its row once per person; a replay with the same
     minutes gets that row back, one with other minutes is refused (reverse it first)."""
@@ -291,11 +296,10 @@ def _settle(user: User, site: Site) -> None:
     db.session.flush()
 
 
-def _debit(user, site, *, minutes, kind, on, by, **values) -> CompLedger:
-    """Write a debit of `minutes` and allocate it FIFO; refused when the balance usable on
-    `on` is short, unless the site allows negative balances."""
-    worked_out = book(user, site)
-    available = worked_out.usable(on)
+def check_available(user: User, site: Site, minutes: int, on: date, worked_out=None) -> None:
+    """R6: refuse (DomainError, with the balance) taking `minutes` on day `on` when the
+    balance usable that day is short, unless the site allows negative balances."""
+    available = (worked_out or book(user, site)).usable(on)
     if minutes > available and not site.setting("comp_allow_negative"):
         raise DomainError(
             _(
@@ -305,6 +309,13 @@ def _debit(user, site, *, minutes, kind, on, by, **values) -> CompLedger:
                 asked=format_minutes(minutes),
             )
         )
+
+
+def _debit(user, site, *, minutes, kind, on, by, **values) -> CompLedger:
+    """Write a debit of `minutes` and allocate it FIFO; refused when the balance usable on
+    `on` is short, unless the site allows negative balances."""
+    worked_out = book(user, site)
+    check_available(user, site, minutes, on, worked_out)
     entry = _write(user, site, delta=-minutes, kind=kind, by=by, earned_on=on, **values)
     _allocate(entry, minutes, worked_out.lots)
     db.session.flush()

@@ -15,6 +15,7 @@ from sqlalchemy import select
 from dutypwa.errors import DomainError
 from dutypwa.extensions import db
 from dutypwa.models import (
+    LEAVE_KINDS,
     Post,
     PostQualification,
     RosterChange,
@@ -241,7 +242,7 @@ def approved_leave(site: Site, start: datetime, end: datetime) -> list[checks.Le
     rows = db.session.execute(
         select(RosterRequest.requester_id, RosterRequest.leave_from, RosterRequest.leave_to).where(
             RosterRequest.site_id == site.id,
-            RosterRequest.kind == "leave",
+            RosterRequest.kind.in_(LEAVE_KINDS),
             RosterRequest.status == "approved",
             RosterRequest.leave_from < end,
             RosterRequest.leave_to > start,

@@ -2,7 +2,8 @@
 phone-sized form (queued in the outbox offline, as a `roster_request` op), sees their
 requests and cancels a pending one. Managers get an inbox of the site's pending requests
 with the checks worked out on the roster as it is now; approving runs them again.
-No page here moves a shift: only an approval does (roster/requests.py).
+No page here moves a shift: only an approval does (roster/requests.py). Comp time off (补休,
+R6) shows the person's balance on the form and the approver's card.
 """
 
 import uuid
@@ -17,8 +18,18 @@ from dutypwa.access import roles_required, site_or_403
 from dutypwa.errors import DomainError
 from dutypwa.extensions import db
 from dutypwa.http import is_htmx, render
-from dutypwa.models import MANAGERS, RosterEntry, RosterMonth, RosterRequest, Site, User, utcnow
+from dutypwa.models import (
+    LEAVE_KINDS,
+    MANAGERS,
+    RosterEntry,
+    RosterMonth,
+    RosterRequest,
+    Site,
+    User,
+    utcnow,
+)
 from dutypwa.patrol import parse_device_time
+from dutypwa.roster import comptime
 from dutypwa.roster import requests as roster_requests
 
 bp = Blueprint("roster_requests", __name__)
@@ -35,6 +46,7 @@ def _labels() -> dict:
         "status_labels": roster_requests.STATUS_LABELS,
         "entries_of": roster_requests.entries_of,
         "leave_days": roster_requests.leave_days,
+        "duration": comptime.format_minutes,
     }
 
 
@@ -71,7 +83,7 @@ def _form_context(site: Site, form, **extra) -> dict:
     entry = db.session.get(RosterEntry, form.get("entry") or "")
     if entry is not None and (entry.site_id != site.id or entry.user_id != current_user.id):
         entry = None
-    if entry is None and kind != "leave":
+    if entry is None and kind not in LEAVE_KINDS:
         kind = "leave"
     day = entry.duty_date.isoformat() if entry else ""
     return {
@@ -83,9 +95,15 @@ def _form_context(site: Site, form, **extra) -> dict:
         "swaps": _swap_choices(site, entry) if entry and kind == "swap" else [],
         "substitutes": roster_requests.candidates(entry) if entry and kind == "substitute" else [],
         "notice": int(site.setting("roster_request_notice_days")),
+        "comp_usable": _usable(current_user, site) if kind == "comp_leave" else None,
         "error": None,
         **extra,
     }
+
+
+def _usable(person: User, site: Site, day=None) -> int:
+    """R6: the comp time the person can take on `day` (default today)."""
+    return comptime.balance(person, site, today=day or site.now().date())
 
 
 def _swap_choices(site: Site, entry: RosterEntry) -> list[RosterEntry]:
@@ -170,11 +188,15 @@ def _cover_of(site: Site, form) -> dict:
 def _card(site: Site, asked: RosterRequest, cover: dict | None = None, **extra) -> dict:
     """One request as the approver sees it: who takes which shift and, while it is
     pending, what the checks say about that on the roster as it is now."""
-    moves, findings, picks = [], [], {}
+    moves, findings, picks, comp = [], [], {}, None
     if asked.pending:
         moves = roster_requests.moves_of(asked, cover)
-        if asked.kind == "leave":
+        if asked.is_leave:
             picks = {entry.id: roster_requests.candidates(entry) for entry, _p in moves}
+        if asked.kind == "comp_leave":
+            first_day = roster_requests.leave_days(asked)[0]
+            comp = {"cost": roster_requests.planned_minutes([entry for entry, _p in moves]),
+                    "usable": _usable(asked.requester, site, first_day)}  # fmt: skip
         if all(entry.status == "planned" for entry, _p in moves):
             findings = roster_requests.assess(moves)
     # The version the requester saw is that of the month of their (first) shift.
@@ -182,6 +204,7 @@ def _card(site: Site, asked: RosterRequest, cover: dict | None = None, **extra) 
     changed = bool(moves) and seen is not None and moves[0][0].month.version != seen
     return {"site": site, "asked": asked, "moves": moves, "findings": findings, "picks": picks,
             "changed": changed, "covered": roster_requests.covered(asked), "error": None,
+            "comp": comp, "may_approve": roster_requests.may_approve(asked, current_user),
             **extra}  # fmt: skip
 
 

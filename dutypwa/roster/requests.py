@@ -3,6 +3,10 @@ least `roster_request_notice_days` ahead; a manager who is not the requester dec
 only an approval changes the roster — through core.reassign, with every check re-run
 against the roster as it is then. The first approval of a shift wins; other pending
 requests for it are superseded. Functions add and flush; the views and the sync API commit.
+
+Comp time off (补休, R6) is leave paid from the comp-time balance: it costs the planned
+minutes of the shifts it takes off, is refused when the balance is short, and only a
+director (or an admin) approves it, which consumes the minutes from the ledger.
 """
 
 import uuid
@@ -18,6 +22,7 @@ from dutypwa.errors import DomainError
 from dutypwa.extensions import db
 from dutypwa.facts import device_clock, moment_of, payload_hash
 from dutypwa.models import (
+    LEAVE_KINDS,
     MANAGERS,
     REQUEST_KINDS,
     Post,
@@ -29,11 +34,12 @@ from dutypwa.models import (
     User,
     utcnow,
 )
-from dutypwa.roster import all_hands, checks, core
+from dutypwa.roster import all_hands, checks, comptime, core
 from dutypwa.roster.times import local_midnight
 
 KIND_LABELS = {
     "leave": _l("Leave"),
+    "comp_leave": _l("Comp time off"),
     "swap": _l("Swap"),
     "substitute": _l("Substitute"),
 }
@@ -47,6 +53,9 @@ STATUS_LABELS = {
 }
 # Who may decide whose request: a role above the requester's (an admin decides anyone's).
 ROLE_RANK = {"staff": 0, "supervisor": 1, "director": 2, "admin": 3}
+# R6: "taking it needs the director's approval".
+COMP_LEAVE_APPROVERS = ("director", "admin")
+COMP_SOURCE = "roster_request"
 MAX_LEAVE_DAYS = 31
 MAX_TEXT = 500
 
@@ -68,7 +77,7 @@ def parse_request(site: Site, form) -> dict:
     if kind not in REQUEST_KINDS:
         raise DomainError(_("Choose leave, a swap or a substitute."))
     values: dict = {"kind": kind, "reason": form.get("reason", "")}
-    if kind == "leave":
+    if kind in LEAVE_KINDS:
         try:
             values["first_day"] = date.fromisoformat(form.get("first_day", ""))
             values["last_day"] = date.fromisoformat(form.get("last_day") or form["first_day"])
@@ -153,8 +162,10 @@ def create_request(
         clock_offset_s=clock_offset_s, clock_flagged=flagged, payload_hash=body_hash,
         device_id=device_id,
     )  # fmt: skip
-    if kind == "leave":
+    if kind in LEAVE_KINDS:
         touched = _ask_leave(request, site, by, first_day, last_day)
+        if kind == "comp_leave":
+            _ask_comp_time(site, by, touched, first_day)
     else:
         touched = _ask_shift_change(request, site, by, entry, counterpart_entry, substitute)
     request.entry_ids = [e.id for e in touched]
@@ -214,6 +225,23 @@ def _ask_leave(request, site, by, first_day, last_day) -> list:
     if held is not None:  # R7: no leave while all hands stay on site
         raise DomainError(held)
     return leave_entries(site, by.id, request.leave_from, request.leave_to)
+
+
+def _ask_comp_time(site: Site, by: User, touched: list, first_day: date) -> None:
+    """R6: comp time off takes at least one shift off, and the balance usable on its first
+    day covers the shifts' planned minutes (the approval checks again and consumes)."""
+    if not touched:
+        raise DomainError(_("Comp time off takes at least one of your shifts off; none falls "
+                            "in these days."))  # fmt: skip
+    comptime.check_available(by, site, planned_minutes(touched), first_day)
+
+
+def planned_minutes(entries: list[RosterEntry]) -> int:
+    """R6: what comp time off costs — the planned minutes of the shifts it takes off, whole
+    (a night that ends on the leave's first morning too: its shift goes to someone else)."""
+    return sum(
+        int((end - start).total_seconds() // 60) for entry in entries for start, end in entry.times
+    )
 
 
 def leave_entries(site: Site, person_id: int, start: datetime, end: datetime) -> list:
@@ -428,6 +456,12 @@ def _check_decider(request: RosterRequest, by: User) -> None:
         raise DomainError(_("A request is decided by someone above the requester."), 403)
 
 
+def may_approve(request: RosterRequest, by: User) -> bool:
+    """R6: comp time off is approved by a director or an admin, not by a supervisor (who may
+    still refuse it, like any request)."""
+    return request.kind != "comp_leave" or by.role in COMP_LEAVE_APPROVERS
+
+
 def _still_pending(request: RosterRequest) -> None:
     if not request.pending:
         status = STATUS_LABELS[request.status]
@@ -472,7 +506,7 @@ def _month_ids(request: RosterRequest) -> list[int]:
             select(RosterEntry.month_id).where(RosterEntry.id.in_(request.entry_ids))
         )
     )
-    if request.kind == "leave":
+    if request.is_leave:
         # Shifts may have been added inside the leave since it was asked.
         first = request.site.local(request.leave_from).date() - timedelta(days=1)
         last = request.site.local(request.leave_to).date()
@@ -496,22 +530,27 @@ def approve_request(
     without authority; a request whose first shift began is marked expired, one whose
     shift changed meanwhile superseded (RequestClosed: commit that). Every check is re-run
     on the current roster (core.reassign); then every other pending request for the same
-    shifts is superseded — the first approval wins. Returns the new entries."""
+    shifts is superseded — the first approval wins. Returns the new entries.
+
+    R6: comp time off only by a director or an admin (403 otherwise); the balance is checked
+    again and the shifts' planned minutes are consumed, FIFO, on the leave's first day."""
     now = now or utcnow()
     _check_decider(request, by)
+    if not may_approve(request, by):
+        raise DomainError(_("Comp time off is approved by a director (R6)."), 403)
     lock(request)
     _still_pending(request)
     if request.expires_at <= now:
         _close(request, "expired", _("Its first shift began before a decision."), now)
         db.session.flush()
         raise RequestClosed(_("Too late: the first shift it touches has begun; it expired."))
-    if request.kind == "leave":
+    if request.is_leave:
         held = all_hands.window_refusal(request.site, request.leave_from, request.leave_to)
         if held is not None:  # R7: pending leave waits until the period is lifted
             raise DomainError(held)
     moves = moves_of(request, cover)
-    if request.kind == "leave" and any(getattr(p, "id", None) == request.requester_id
-                                       for _e, p in moves):  # fmt: skip
+    if request.is_leave and any(getattr(p, "id", None) == request.requester_id
+                                for _e, p in moves):  # fmt: skip
         raise DomainError(_("The person on leave cannot cover their own shift."))
     if any(entry.status != "planned" for entry, _person in moves):
         _close(request, "superseded", _("A shift of it was changed meanwhile."), now)
@@ -521,6 +560,8 @@ def approve_request(
     refused = [finding.text for finding in findings if finding.hard]
     if refused:
         raise DomainError(" ".join(refused[:3]), 422)
+    if request.kind == "comp_leave":
+        _take_comp_time(request, [entry for entry, _person in moves], by)
     source = "swap" if request.kind == "swap" else "substitute"
     created = core.reassign(moves, by=by, reason=request.reason, source=source, now=now)
     _close(request, "approved", (note or "").strip(), now, by)
@@ -535,6 +576,17 @@ def approve_request(
             ), now)  # fmt: skip
     db.session.flush()
     return created
+
+
+def _take_comp_time(request: RosterRequest, entries: list[RosterEntry], by: User) -> None:
+    minutes = planned_minutes(entries)
+    if minutes <= 0:
+        raise DomainError(_("No shift of the requester is left in these days, so there is no "
+                            "comp time to take; refuse it instead."), 422)  # fmt: skip
+    comptime.consume(
+        request.requester, site=request.site, minutes=minutes, on=leave_days(request)[0],
+        source_type=COMP_SOURCE, source_id=request.id, by=by, note=request.reason[:200],
+    )  # fmt: skip
 
 
 def reject_request(

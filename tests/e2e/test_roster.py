@@ -187,6 +187,13 @@ def test_r1_r3_r5_the_supervisor_builds_january_and_it_is_published_and_printed(
     # day; nothing changes until the supervisor approves.
     calendar = staff.context.request.get(f"/s/{SITE}/roster/{MONTH}.ics")
     assert calendar.ok and "BEGIN:VCALENDAR" in calendar.text()
+    # His phone's calendar subscribes to his private feed (no login: the secret link).
+    staff.goto(f"/s/{SITE}/roster/calendar")
+    staff.locator("#calendar-feed form button[type=submit]").first.click()
+    feed_url = staff.locator("#calendar-feed input.feed-url").input_value()
+    assert re.fullmatch(rf"{re.escape(live_server.url)}/ics/[^/]+\.ics", feed_url), feed_url
+    feed_before = staff.context.request.get(feed_url, headers={"Cookie": ""}).text()
+    staff.goto(f"/s/{SITE}/roster/mine")
     night = staff.locator("#my-roster .agenda-item", has_text="01-05")
     expect(night).to_contain_text("夜班")
     night.locator("a.agenda-ask").click()
@@ -233,6 +240,13 @@ def test_r1_r3_r5_the_supervisor_builds_january_and_it_is_published_and_printed(
     after = staff.context.request.get(f"/s/{SITE}/roster/{MONTH}.ics").text()
     assert starts_on_the_5th(calendar.text()) == ["20:00"]
     assert starts_on_the_5th(after) == ["08:00"]
+    feed_after = staff.context.request.get(feed_url).text()
+    assert starts_on_the_5th(feed_before) == ["20:00"]
+    assert starts_on_the_5th(feed_after) == ["08:00"]
+    # The replaced night stays in the feed as cancelled, with a higher SEQUENCE.
+    cancelled = [e for e in Calendar.from_ical(feed_after).walk("VEVENT")
+                 if str(e.get("STATUS")) == "CANCELLED"]  # fmt: skip
+    assert [int(e["SEQUENCE"]) for e in cancelled] == [1]
 
 
 def test_r1_a_full_month_of_25_people_prints_on_one_a4_landscape_page(
