@@ -145,7 +145,7 @@ def test_r1_r3_r5_the_supervisor_builds_january_and_it_is_published_and_printed(
     assert month.reviewed_by_id == month.approved_by_id == server_db.user("3001").id
     new_year = server_db.scalar(
         select(RosterEntry).where(
-            RosterEntry.month_id == month.id, RosterEntry.duty_date == "2027-01-01"
+            RosterEntry.month_id == month.id, RosterEntry.duty_date == date(2027, 1, 1)
         )
     )
     assert new_year.day_kind == "statutory"  # frozen at publishing
@@ -211,7 +211,7 @@ def test_r1_r3_r5_the_supervisor_builds_january_and_it_is_published_and_printed(
         entry = server_db.scalar(
             select(RosterEntry).where(
                 RosterEntry.month_id == month.id,
-                RosterEntry.duty_date == "2027-01-05",
+                RosterEntry.duty_date == date(2027, 1, 5),
                 RosterEntry.status == "planned",
                 RosterEntry.user_id == person.id,
             )
@@ -277,6 +277,8 @@ def test_r1_a_full_month_of_25_people_prints_on_one_a4_landscape_page(
                                   code=code, version=month.version, context=context,
                                   now=datetime(2030, 1, 1, tzinfo=UTC))  # fmt: skip
         db.session.commit()
+        db.session.remove()
+        db.engine.dispose()  # this process's connections to the server's database
 
     office = desktop()
     login_as(office, "admin")
