@@ -40,12 +40,7 @@ UNTIL = START + timedelta(hours=24)
 DECLARED = START - timedelta(hours=1)
 SYNC = {"X-Dutypwa-Sync": "1", "Sec-Fetch-Site": "same-origin"}
 
-
-@pytest.fixture(autouse=True)
-def english(app):
-    """Refusals are sentences for a person: English here."""
-    with app.test_request_context(headers={"Accept-Language": "en"}):
-        yield
+pytestmark = pytest.mark.usefixtures("english")
 
 
 @pytest.fixture
@@ -59,32 +54,9 @@ def site(make_site):
 
 
 @pytest.fixture
-def centre(site, make_post):
-    post = make_post(site, name="客户服务中心")
-    post.never_unstaffed = True  # R5
-    db.session.commit()
-    return post
-
-
-@pytest.fixture
-def gate(site, make_post):
-    return make_post(site, name="正门岗")
-
-
-@pytest.fixture
 def people(site, make_user):
     names = ("张伟", "刘芳", "陈杰", "赵敏", "孙丽", "王五")
     return {name: make_user("staff", sites=[site], name=name) for name in names}
-
-
-@pytest.fixture
-def supervisor(site, make_user):
-    return make_user("supervisor", sites=[site], name="李娜")
-
-
-@pytest.fixture
-def director(site, make_user):
-    return make_user("director", sites=[site], name="王强")
 
 
 @pytest.fixture

@@ -34,6 +34,8 @@ LATER = datetime(YEAR, 6, 1, tzinfo=UTC)
 ASKED = datetime(YEAR, 4, 20, 1, tzinfo=UTC)
 DECIDED = ASKED + timedelta(hours=2)
 
+pytestmark = pytest.mark.usefixtures("english")
+
 
 def may(day: int) -> date:
     return date(YEAR, 5, day)
@@ -42,12 +44,6 @@ def may(day: int) -> date:
 def at(day: int, hour: int, minute: int = 0) -> datetime:
     """A Shanghai wall-clock time in May, as a UTC moment."""
     return datetime(YEAR, 5, day, hour, minute, tzinfo=SHANGHAI).astimezone(UTC)
-
-
-@pytest.fixture(autouse=True)
-def english(app):
-    with app.test_request_context(headers={"Accept-Language": "en"}):
-        yield
 
 
 @pytest.fixture
@@ -66,23 +62,8 @@ def site(make_site):
 
 
 @pytest.fixture
-def gate(site, make_post):
-    return make_post(site, name="正门岗")
-
-
-@pytest.fixture
 def people(site, make_user):
     return {name: make_user("staff", sites=[site], name=name) for name in ("张伟", "刘芳", "陈杰")}
-
-
-@pytest.fixture
-def supervisor(site, make_user):
-    return make_user("supervisor", sites=[site], name="李娜")
-
-
-@pytest.fixture
-def director(site, make_user):
-    return make_user("director", sites=[site], name="王强")
 
 
 @pytest.fixture

@@ -20,16 +20,11 @@ from tests.roster.test_roster import YEAR, cover_month, new_month, put
 MONTH_TEXT = f"{YEAR}-03"
 BEFORE = datetime(YEAR - 1, 12, 1, tzinfo=UTC)
 
+pytestmark = pytest.mark.usefixtures("english")
+
 
 def day(number: int) -> date:
     return date(YEAR, 3, number)
-
-
-@pytest.fixture(autouse=True)
-def english(app):
-    """Refusals are sentences for a person: English here."""
-    with app.test_request_context(headers={"Accept-Language": "en"}):
-        yield
 
 
 @pytest.fixture
@@ -47,26 +42,8 @@ def site(make_site):
 
 
 @pytest.fixture
-def centre(site, make_post):
-    post = make_post(site, name="客户服务中心")
-    post.never_unstaffed = True  # R5
-    db.session.commit()
-    return post
-
-
-@pytest.fixture
-def gate(site, make_post):
-    return make_post(site, name="正门岗")
-
-
-@pytest.fixture
 def people(site, make_user):
     return {name: make_user("staff", sites=[site], name=name) for name in ("张伟", "刘芳", "陈杰")}
-
-
-@pytest.fixture
-def supervisor(site, make_user):
-    return make_user("supervisor", sites=[site], name="李娜")
 
 
 @pytest.fixture

@@ -36,16 +36,11 @@ ASKED = datetime(YEAR, 3, 1, 1, tzinfo=UTC)
 DECIDED = ASKED + timedelta(hours=2)
 SYNC = {"X-Dutypwa-Sync": "1", "Sec-Fetch-Site": "same-origin"}
 
+pytestmark = pytest.mark.usefixtures("english")
+
 
 def day(number: int) -> date:
     return date(YEAR, 3, number)
-
-
-@pytest.fixture(autouse=True)
-def english(app):
-    """Refusals are sentences for a person: English here."""
-    with app.test_request_context(headers={"Accept-Language": "en"}):
-        yield
 
 
 @pytest.fixture
@@ -62,32 +57,9 @@ def site(make_site):
 
 
 @pytest.fixture
-def centre(site, make_post):
-    post = make_post(site, name="客户服务中心")
-    post.never_unstaffed = True  # R5
-    db.session.commit()
-    return post
-
-
-@pytest.fixture
-def gate(site, make_post):
-    return make_post(site, name="正门岗")
-
-
-@pytest.fixture
 def people(site, make_user):
     names = ("张伟", "刘芳", "陈杰", "赵敏", "孙丽", "王五")
     return {name: make_user("staff", sites=[site], name=name) for name in names}
-
-
-@pytest.fixture
-def supervisor(site, make_user):
-    return make_user("supervisor", sites=[site], name="李娜")
-
-
-@pytest.fixture
-def director(site, make_user):
-    return make_user("director", sites=[site], name="王强")
 
 
 @pytest.fixture

@@ -28,12 +28,7 @@ MONTH = date(YEAR, 3, 1)
 HOLIDAY_MONTH = date(YEAR, 5, 1)
 BEFORE = datetime(YEAR - 1, 12, 1, tzinfo=UTC)
 
-
-@pytest.fixture(autouse=True)
-def english(app):
-    """Refusals are sentences for a person: English here."""
-    with app.test_request_context(headers={"Accept-Language": "en"}):
-        yield
+pytestmark = pytest.mark.usefixtures("english")
 
 
 @pytest.fixture
@@ -53,26 +48,8 @@ def site(make_site):
 
 
 @pytest.fixture
-def centre(site, make_post):
-    post = make_post(site, name="客户服务中心")
-    post.never_unstaffed = True
-    db.session.commit()
-    return post
-
-
-@pytest.fixture
 def people(site, make_user):
     return {name: make_user("staff", sites=[site], name=name) for name in ("张伟", "刘芳", "陈杰")}
-
-
-@pytest.fixture
-def supervisor(site, make_user):
-    return make_user("supervisor", sites=[site], name="李娜")
-
-
-@pytest.fixture
-def director(site, make_user):
-    return make_user("director", sites=[site], name="王强")
 
 
 def new_month(site, first=MONTH):
