@@ -76,6 +76,52 @@ def sign(page, strokes: list[list[tuple[float, float]]]) -> None:
     assert re.fullmatch(r"M \d+ \d+( [ML] \d+ \d+)+", signature), signature
 
 
+def assert_torch_handover(server_db, handover, zhang, liu) -> Finding:
+    """The done-when handover as the server keeps it, online or synced from the tablet:
+    signed 刘芳 → 张伟, the relief first (H5, H8), the torch one short with 刘芳's
+    explanation, and the nonconformity it raised (H2)."""
+    assert handover.status == "signed"
+    assert (handover.incoming_id, handover.outgoing_id) == (zhang.id, liu.id)
+    assert handover.incoming_signed_at <= handover.outgoing_signed_at
+    assert handover.incoming_signature.startswith("M ")
+    assert handover.outgoing_signature.startswith("M ")
+    [torch_count] = [item for item in handover.inventory if item["name"] == TORCH]
+    assert torch_count == {
+        "name": TORCH,
+        "expected": 2,
+        "counted": 1,
+        "condition": "ok",
+        "explanation": TORCH_EXPLANATION,
+        "discrepancy": True,
+    }
+    assert [item["name"] for item in handover.inventory if item["discrepancy"]] == [TORCH]
+    [finding] = server_db.scalars(
+        select(Finding).where(Finding.source == "handover", Finding.description.contains(TORCH))
+    )
+    assert TORCH_EXPLANATION in finding.description and finding.created_by_id == zhang.id
+    return finding
+
+
+def assert_one_a4_page(page, artifacts, name: str, words: list[str]):
+    """The record as printed: one A4 page that says `words`; returns the PDF's path."""
+    page.emulate_media(media="print")
+    expect(page.locator(".record-tools")).to_be_hidden()
+    pdf = artifacts / f"{name}.pdf"
+    pdf.write_bytes(page.pdf(format="A4", print_background=True))
+    info = subprocess.run(
+        ["pdfinfo", str(pdf)], check=True, capture_output=True, text=True, timeout=60
+    ).stdout
+    assert re.search(r"^Pages:\s+1$", info, re.M), info
+    assert re.search(r"^Page size:.*\(A4\)$", info, re.M), info
+    text = subprocess.run(
+        ["pdftotext", "-layout", str(pdf), "-"], check=True, capture_output=True, text=True
+    ).stdout
+    for word in words:
+        assert word in text, word
+    page.emulate_media(media="screen")
+    return pdf
+
+
 ZHANG = [[(0.1, 0.7), (0.15, 0.2), (0.22, 0.75), (0.3, 0.25)], [(0.35, 0.3), (0.5, 0.3)]]
 LIU = [[(0.1, 0.3), (0.12, 0.8), (0.3, 0.75)], [(0.4, 0.2), (0.45, 0.8), (0.6, 0.5)]]
 
@@ -269,28 +315,10 @@ def test_h2_h3_h5_h8_h12_two_people_hand_over_at_the_station_and_the_record_matc
     # 3. The server's facts.
     handover = the_handover(server_db, handover_id)
     zhang, liu = server_db.user("1001"), server_db.user("1002")
-    assert handover.status == "signed"
-    assert (handover.incoming_id, handover.outgoing_id) == (zhang.id, liu.id)
-    assert handover.incoming_signed_at <= handover.outgoing_signed_at
-    assert handover.incoming_signature.startswith("M ")
-    assert handover.outgoing_signature.startswith("M ")
-    [torch_count] = [item for item in handover.inventory if item["name"] == TORCH]
-    assert torch_count == {
-        "name": TORCH,
-        "expected": 2,
-        "counted": 1,
-        "condition": "ok",
-        "explanation": TORCH_EXPLANATION,
-        "discrepancy": True,
-    }
-    assert [item["name"] for item in handover.inventory if item["discrepancy"]] == [TORCH]
+    assert_torch_handover(server_db, handover, zhang, liu)
     assert REPAIR in [item["title"] for item in handover.carried]
     assert len(handover.completed) == others
     assert handover.anomalies == [] and handover.summary == SUMMARY
-    [finding] = server_db.scalars(
-        select(Finding).where(Finding.source == "handover", Finding.description.contains(TORCH))
-    )
-    assert TORCH_EXPLANATION in finding.description and finding.created_by_id == zhang.id
     events = server_db.scalars(
         select(HandoverEvent)
         .where(HandoverEvent.handover_id == handover_id)
@@ -328,27 +356,14 @@ def test_h2_h3_h5_h8_h12_two_people_hand_over_at_the_station_and_the_record_matc
     expect(record.locator("#sign-incoming svg path")).to_have_count(1)
     expect(record.locator("#sign-outgoing svg path")).to_have_count(1)
     shot(office, "handover-12-record-desktop")
-    office.emulate_media(media="print")
-    expect(office.locator(".record-tools")).to_be_hidden()
-    pdf = artifacts / "handover-record.pdf"
-    pdf.write_bytes(office.pdf(format="A4", print_background=True))
-    info = subprocess.run(
-        ["pdfinfo", str(pdf)], check=True, capture_output=True, text=True, timeout=60
-    ).stdout
-    assert re.search(r"^Pages:\s+1$", info, re.M), info
-    assert re.search(r"^Page size:.*\(A4\)$", info, re.M), info
-    text = subprocess.run(
-        ["pdftotext", "-layout", str(pdf), "-"], check=True, capture_output=True, text=True
-    ).stdout
-    for words in ("张伟", "刘芳", TORCH, REPAIR, TORCH_EXPLANATION[:8]):
-        assert words in text, words
+    pdf = assert_one_a4_page(office, artifacts, "handover-record",
+                             ["张伟", "刘芳", TORCH, REPAIR, TORCH_EXPLANATION[:8]])  # fmt: skip
     subprocess.run(
         ["pdftoppm", "-r", "60", "-png", "-f", "1", "-l", "1", str(pdf),
          str(artifacts / "handover-13-record-a4")],
         check=True,
         timeout=60,
     )  # fmt: skip
-    office.emulate_media(media="screen")
 
     # 4. The coverage page: the post is 张伟's now, not overdue.
     office.goto(f"/s/{SITE}/coverage")

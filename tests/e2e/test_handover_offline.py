@@ -24,7 +24,7 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
-from dutypwa.models import DutyEntry, DutyEntryEvent, Finding, Handover, Post, PostDuty, Site
+from dutypwa.models import DutyEntry, DutyEntryEvent, Handover, Post, PostDuty, Site
 from tests.e2e.conftest import (
     CONTROLLED,
     ROOT,
@@ -47,6 +47,8 @@ from tests.e2e.test_handover import (
     TORCH_EXPLANATION,
     TRIES_LEFT,
     ZHANG,
+    assert_one_a4_page,
+    assert_torch_handover,
     enter_pin,
     path_of,
     sign,
@@ -351,25 +353,6 @@ def handovers_at(server_db, post: Post) -> int:
     )
 
 
-def assert_one_a4_page(page, artifacts, name: str, words: list[str]) -> None:
-    """The record as printed: one A4 page that says `words` (as the online test checks)."""
-    page.emulate_media(media="print")
-    expect(page.locator(".record-tools")).to_be_hidden()
-    pdf = artifacts / f"{name}.pdf"
-    pdf.write_bytes(page.pdf(format="A4", print_background=True))
-    info = subprocess.run(
-        ["pdfinfo", str(pdf)], check=True, capture_output=True, text=True, timeout=60
-    ).stdout
-    assert re.search(r"^Pages:\s+1$", info, re.M), info
-    assert re.search(r"^Page size:.*\(A4\)$", info, re.M), info
-    text = subprocess.run(
-        ["pdftotext", "-layout", str(pdf), "-"], check=True, capture_output=True, text=True
-    ).stdout
-    for word in words:
-        assert word in text, word
-    page.emulate_media(media="screen")
-
-
 # The tests
 
 
@@ -424,26 +407,8 @@ def test_h2_h3_h5_h8_h12_offline_handover_syncs_and_the_record_matches(
 
     # The server's facts.
     handover = server_db.scalar(select(Handover).where(Handover.id == handover_id))
-    assert handover.status == "signed"
     assert handover.station_id == station_id
-    assert (handover.incoming_id, handover.outgoing_id) == (zhang.id, liu.id)
-    assert handover.incoming_signed_at <= handover.outgoing_signed_at
-    assert handover.incoming_signature.startswith("M ")
-    assert handover.outgoing_signature.startswith("M ")
-    [torch_count] = [item for item in handover.inventory if item["name"] == TORCH]
-    assert torch_count == {
-        "name": TORCH,
-        "expected": 2,
-        "counted": 1,
-        "condition": "ok",
-        "explanation": TORCH_EXPLANATION,
-        "discrepancy": True,
-    }
-    assert [item["name"] for item in handover.inventory if item["discrepancy"]] == [TORCH]
-    [finding] = server_db.scalars(
-        select(Finding).where(Finding.source == "handover", Finding.description.contains(TORCH))
-    )
-    assert TORCH_EXPLANATION in finding.description and finding.created_by_id == zhang.id
+    finding = assert_torch_handover(server_db, handover, zhang, liu)
     assert [(item["entry"], item["title"]) for item in handover.carried] == [(repair.id, REPAIR)]
     assert [(item["entry"], item["title"]) for item in handover.completed] == [
         (complaint.id, COMPLAINT)
