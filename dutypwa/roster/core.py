@@ -417,6 +417,50 @@ def set_cell(
     return entry
 
 
+@dataclass(frozen=True)
+class Finding:
+    """A problem a change would bring, with its sentence for a person."""
+
+    problem: checks.Problem
+    text: str
+
+    @property
+    def hard(self) -> bool:
+        return self.problem.severity == checks.HARD
+
+    def frozen(self) -> dict:
+        return {"code": self.problem.code, "severity": self.problem.severity, "text": self.text}
+
+
+def assess(moves: list[tuple[RosterEntry, User | None]]) -> list[Finding]:
+    """The problems the moves (each entry to a person, None: nobody) would bring, against
+    the roster as it is now: for everyone involved (overlap, rest, level and qualification,
+    leave …) and for the posts (R5: a new gap at a post that is never unstaffed). Each month
+    touched is checked with all the moves applied, so a swap across a month's end is seen
+    whole."""
+    if not moves:
+        return []
+    site = moves[0][0].month.site
+    fresh = {str(uuid.uuid4()): (entry, person) for entry, person in moves if person is not None}
+    trial = [
+        checks.Entry(new_id, person.id, entry.post_id, entry.duty_date, entry.times)
+        for new_id, (entry, person) in fresh.items()
+    ]
+    moved = {entry.id for entry, _person in moves}
+    people = {entry.user_id for entry, _p in moves} | {p.id for _e, p in fresh.values()}
+    scope = checks.Scope(frozenset(people), frozenset(entry.post_id for entry, _p in moves))
+    found: list[Finding] = []
+    for month in sorted({entry.month for entry, _p in moves}, key=lambda m: m.month):
+        context = context_of(site, first_day(month))
+        before = context.problems(scope)
+        context.entries = [e for e in context.entries if e.id not in moved] + trial
+        for problem in context.problems(scope):
+            new = set(problem.entries) & set(fresh) or problem not in before
+            if new and all(problem != f.problem for f in found):
+                found.append(Finding(problem, context.sentence(problem)))
+    return found
+
+
 def reassign(
     moves: list[tuple[RosterEntry, User | None]],
     *,
@@ -426,16 +470,14 @@ def reassign(
     now: datetime | None = None,
 ) -> list[RosterEntry]:
     """Several shifts change hands at once (a swap, a substitute, leave): each entry goes
-    to the person given (None: nobody). Checked as one change — hard rules for everyone
-    involved, and no new gap at a post that is never unstaffed (R5) — then written as one
-    version per month; refused whole, with the reasons, otherwise. Shifts already begun
-    are locked. Returns the new entries."""
+    to the person given (None: nobody). Checked as one change (`assess`) and refused whole,
+    with the reasons, if it brings a hard problem; then written as one version per month.
+    Shifts already begun are locked. Returns the new entries."""
     now = now or utcnow()
     reason = (reason or "").strip()[:500]
     if not moves:
         return []
-    month = moves[0][0].month
-    site, first = month.site, first_day(month)
+    site = moves[0][0].month.site
     for entry, person in moves:
         if entry.status != "planned":
             raise DomainError(_("That shift was changed meanwhile."), 409)
@@ -445,38 +487,21 @@ def reassign(
             raise DomainError(_("This shift has begun or is over; it can no longer change."), 422)
         if person is not None and not any(s.id == site.id for s in person.sites):
             raise DomainError(_("This person is not a member of this site."), 403)
-    context = context_of(site, first)
-    people = {e.user_id for e, _p in moves} | {p.id for _e, p in moves if p is not None}
-    scope = checks.Scope(frozenset(people), frozenset(e.post_id for e, _p in moves))
-    before = context.problems(scope)
-    moved = {entry.id for entry, _p in moves}
-    fresh = {}
-    for entry, person in moves:
-        if person is not None:
-            fresh[str(uuid.uuid4())] = (entry, person)
-    context.entries = [e for e in context.entries if e.id not in moved] + [
-        checks.Entry(new_id, person.id, entry.post_id, entry.duty_date, entry.times)
-        for new_id, (entry, person) in fresh.items()
-    ]
-    refused = [
-        problem
-        for problem in context.problems(scope)
-        if problem.severity == checks.HARD
-        and (set(problem.entries) & set(fresh) or (problem.code == "coverage_gap"
-                                                    and problem not in before))
-    ]  # fmt: skip
+    refused = [finding.text for finding in assess(moves) if finding.hard]
     if refused:
-        raise DomainError(" ".join(context.sentence(problem) for problem in refused[:3]), 422)
-    created = []
+        raise DomainError(" ".join(refused[:3]), 422)
+    created, after = [], {}
     for entry, _person in moves:
         if entry.month.published:
             entry.status = "replaced"
             entry.ical_sequence += 1
             entry.updated_at = now
-    for new_id, (entry, person) in fresh.items():
+    for entry, person in moves:
+        if person is None:
+            continue
         created.append(
             RosterEntry(
-                id=new_id,
+                id=str(uuid.uuid4()),
                 month_id=entry.month_id,
                 site_id=entry.site_id,
                 user_id=person.id,
@@ -492,21 +517,19 @@ def reassign(
             )
         )
         db.session.add(created[-1])
+        after[entry.id] = created[-1]
         _row(entry.month, entry.post, person)
     for entry, _person in moves:
         if not entry.month.published:
             db.session.delete(entry)
     for touched in {entry.month for entry, _p in moves}:
         touched.version += 1
-        for entry, person in moves:
+        for entry, _person in moves:
             if entry.month is touched:
-                after = next((c for c in created if c.duty_date == entry.duty_date
-                              and c.post_id == entry.post_id and c.user_id == getattr(
-                                  person, "id", None)), None)  # fmt: skip
                 db.session.add(RosterChange(
                     month_id=touched.id, entry_id=entry.id, actor_id=by.id, action=source,
-                    before=_snapshot(entry), after=_snapshot(after), reason=reason,
-                    version=touched.version, at=now))  # fmt: skip
+                    before=_snapshot(entry), after=_snapshot(after.get(entry.id)),
+                    reason=reason, version=touched.version, at=now))  # fmt: skip
     db.session.flush()
     return created
 

@@ -29,7 +29,7 @@ from dutypwa.models import (
     utcnow,
 )
 from dutypwa.patrol import parse_device_time
-from dutypwa.roster import comptime
+from dutypwa.roster import comptime, core
 from dutypwa.roster import requests as roster_requests
 
 bp = Blueprint("roster_requests", __name__)
@@ -198,7 +198,7 @@ def _card(site: Site, asked: RosterRequest, cover: dict | None = None, **extra) 
             comp = {"cost": roster_requests.planned_minutes([entry for entry, _p in moves]),
                     "usable": _usable(asked.requester, site, first_day)}  # fmt: skip
         if all(entry.status == "planned" for entry, _p in moves):
-            findings = roster_requests.assess(moves)
+            findings = core.assess(moves)
     # The version the requester saw is that of the month of their (first) shift.
     seen = asked.roster_version_seen
     changed = bool(moves) and seen is not None and moves[0][0].month.version != seen

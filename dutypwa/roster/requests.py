@@ -9,8 +9,6 @@ minutes of the shifts it takes off, is refused when the balance is short, and on
 director (or an admin) approves it, which consumes the minutes from the ledger.
 """
 
-import uuid
-from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from flask_babel import gettext as _
@@ -366,19 +364,6 @@ def pending_of(site_id: int, *, requester_id: int | None = None) -> list[RosterR
 # What a decision would do
 
 
-@dataclass
-class Finding:
-    problem: checks.Problem
-    text: str
-
-    @property
-    def hard(self) -> bool:
-        return self.problem.severity == checks.HARD
-
-    def frozen(self) -> dict:
-        return {"code": self.problem.code, "severity": self.problem.severity, "text": self.text}
-
-
 def moves_of(request: RosterRequest, cover: dict | None = None) -> list[tuple]:
     """Which shift goes to whom if it is approved: a swap trades the two shifts, a
     substitute takes the shift, leave gives each shift inside it to whoever the approver
@@ -393,34 +378,6 @@ def moves_of(request: RosterRequest, cover: dict | None = None) -> list[tuple]:
     entries = leave_entries(request.site, request.requester_id, request.leave_from,
                             request.leave_to)  # fmt: skip
     return [(entry, (cover or {}).get(entry.id)) for entry in entries]
-
-
-def assess(moves: list[tuple]) -> list[Finding]:
-    """The problems the moves would bring, checked against the roster as it is now: for
-    everyone involved (overlap, rest, level and qualification, leave …) and for the posts
-    (R5: a new gap at a post that is never unstaffed). Each month touched is checked with
-    all the moves applied, so a swap across a month's end is seen whole."""
-    if not moves:
-        return []
-    site = moves[0][0].month.site
-    fresh = {str(uuid.uuid4()): (entry, person) for entry, person in moves if person is not None}
-    trial = [
-        checks.Entry(new_id, person.id, entry.post_id, entry.duty_date, entry.times)
-        for new_id, (entry, person) in fresh.items()
-    ]
-    moved = {entry.id for entry, _person in moves}
-    people = {entry.user_id for entry, _p in moves} | {p.id for _e, p in fresh.values()}
-    scope = checks.Scope(frozenset(people), frozenset(entry.post_id for entry, _p in moves))
-    found: list[Finding] = []
-    for month in sorted({entry.month for entry, _p in moves}, key=lambda m: m.month):
-        context = core.context_of(site, core.first_day(month))
-        before = context.problems(scope)
-        context.entries = [e for e in context.entries if e.id not in moved] + trial
-        for problem in context.problems(scope):
-            new = set(problem.entries) & set(fresh) or problem not in before
-            if new and all(problem != f.problem for f in found):
-                found.append(Finding(problem, context.sentence(problem)))
-    return found
 
 
 def candidates(entry: RosterEntry) -> list[User]:
@@ -556,7 +513,7 @@ def approve_request(
         _close(request, "superseded", _("A shift of it was changed meanwhile."), now)
         db.session.flush()
         raise RequestClosed(_("A shift of it was changed meanwhile; it is superseded."))
-    findings = assess(moves)
+    findings = core.assess(moves)
     refused = [finding.text for finding in findings if finding.hard]
     if refused:
         raise DomainError(" ".join(refused[:3]), 422)
@@ -602,7 +559,7 @@ def reject_request(
         raise DomainError(_("Say why it is refused."))
     if len(note) > MAX_TEXT:
         raise DomainError(_("At most %(n)d characters.", n=MAX_TEXT))
-    request.checks = [finding.frozen() for finding in assess(_open_moves(request))]
+    request.checks = [finding.frozen() for finding in core.assess(_open_moves(request))]
     _close(request, "rejected", note, now, by)
     db.session.flush()
 

@@ -273,7 +273,7 @@ def test_r4_every_check_runs_again_on_the_roster_as_it_is_at_approval(
 ):
     asked = ask(site, people["赵敏"], "substitute", entry=shift_of(people["赵敏"], day(10)),
                 substitute=people["王五"])  # fmt: skip
-    assert roster_requests.assess(roster_requests.moves_of(asked)) == []
+    assert core.assess(roster_requests.moves_of(asked)) == []
     # Meanwhile 王五 is put on a split shift at the gate that day: taking the day shift
     # too would overlap.
     put(month, supervisor, gate, people["王五"], day(10), "S", reason="临时加岗")
