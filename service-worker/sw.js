@@ -129,7 +129,7 @@ function onFetch(event) {
   if (request.method !== "GET") return;
   if (request.mode === "navigate") {
     const station = url.pathname === STATION_HOME_URL || url.pathname.startsWith(`${STATION_HOME_URL}/`);
-    event.respondWith(station ? stationPage(event) : navigate(event, url));
+    event.respondWith(navigate(event, url, station ? stationShell : savedPage));
     return;
   }
   if (precached.has(url.origin + url.pathname)) event.respondWith(cacheFirst(request));
@@ -141,7 +141,9 @@ async function cacheFirst(request) {
   return cached ?? fetch(request);
 }
 
-async function navigate(event, url) {
+// `fallback(url)`: what to show when the network does not answer in time — this person's
+// saved copy, or for a station's pages the offline station.
+async function navigate(event, url, fallback) {
   const fromNetwork = fetch(event.request);
   // Registered before anything else reads the response, so the clone gets an unread body.
   event.waitUntil(fromNetwork.then((response) => savePage(url, response.clone())).catch(() => undefined));
@@ -152,7 +154,7 @@ async function navigate(event, url) {
   const answer = await Promise.race([fromNetwork.catch(() => null), timedOut]);
   clearTimeout(timer);
   if (answer) return answer;
-  const saved = await savedPage(url);
+  const saved = await fallback(url);
   if (saved) return saved;
   // Nothing saved: a slow answer still beats the offline page.
   return (await fromNetwork.catch(() => null)) ?? offlinePage();
@@ -191,19 +193,10 @@ async function savedPage(url) {
   return null;
 }
 
-// The station's pages come from the server while it answers; without it, the offline
-// station, which runs the handover from the saved reference (static/station-app.js).
-async function stationPage(event) {
-  const fromNetwork = fetch(event.request);
-  let timer;
-  const timedOut = new Promise((resolve) => {
-    timer = setTimeout(resolve, NAVIGATION_TIMEOUT_MS, null);
-  });
-  const answer = await Promise.race([fromNetwork.catch(() => null), timedOut]);
-  clearTimeout(timer);
-  if (answer) return answer;
-  const shell = await caches.match(STATION_SHELL_URL, { cacheName: STATION_CACHE, ignoreVary: true });
-  return shell ?? (await fromNetwork.catch(() => null)) ?? offlinePage();
+// A station's pages are never saved (a handover changes with every step): without the
+// network the offline station runs it from the saved reference (static/station-app.js).
+function stationShell() {
+  return caches.match(STATION_SHELL_URL, { cacheName: STATION_CACHE, ignoreVary: true });
 }
 
 // Keeps the offline station fresh on a tablet enrolled as a station (meta.station, written
