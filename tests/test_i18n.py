@@ -63,3 +63,14 @@ def test_pages_speak_chinese_by_default(client, login, make_user):
     assert "登录" in page
     english = client.get("/login", headers={"Accept-Language": "en"}).get_data(as_text=True)
     assert "Log in" in english and "登录" not in english
+
+
+def test_chinese_addresses_staff_with_nin_throughout():
+    """One register for the whole app: property-company staff are addressed with 您, never 你."""
+    informal = [
+        str(m.id)
+        for m in catalog("zh_Hans_CN")
+        if m.id
+        and any("你" in text for text in ([m.string] if isinstance(m.string, str) else m.string))
+    ]
+    assert not informal, f"use 您, not 你: {informal[:10]}"
