@@ -777,3 +777,24 @@ def test_another_sites_records_are_not_found(as_staff, site, make_site, make_use
 def test_the_nav_links_to_the_duty_log(as_staff, site):
     html = as_staff.get("/s/CUIHU/log").get_data(as_text=True)
     assert 'href="/s/CUIHU/log">Duty log</a>' in html
+
+
+def test_d6_a_work_order_carries_the_entrys_place_and_handling(
+    as_staff, site, staff, make_post, make_area
+):
+    """Issue 11 bug 5: the work order made from a repair entry kept neither its 地点 nor its
+    处理情况, so the team had to ask the duty desk again."""
+    entry = entry_of(
+        site,
+        staff,
+        post=make_post(site, name="客户服务中心"),
+        area=make_area(site, name="5栋"),
+        location="1单元302卫生间",
+        handling="已通知维修工上门查看",
+    )
+    assert make_follow_up(as_staff, entry).status_code == 303
+    work_order = db.session.scalar(select(FollowUp).where(FollowUp.entry_id == entry.id))
+    assert work_order.location == "客户服务中心 · 5栋 · 1单元302卫生间"
+    assert work_order.handling == "已通知维修工上门查看"
+    page = as_staff.get(f"/s/CUIHU/work-orders/{work_order.id}").get_data(as_text=True)
+    assert "客户服务中心 · 5栋 · 1单元302卫生间" in page and "已通知维修工上门查看" in page

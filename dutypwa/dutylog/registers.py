@@ -86,7 +86,6 @@ def create_follow_up(
             raise DomainError(_("Choose one of the site's teams."))
     else:
         team = ""
-    place = entry.location or (entry.area.name if entry.area else "")
     follow_up = FollowUp(
         site_id=site.id,
         entry=entry,
@@ -94,8 +93,10 @@ def create_follow_up(
         number=next_number(site, follow_up_type, at),
         team=team,
         title=entry.summary,
-        location=place[:200],
-        handling="",
+        # The work order carries what the log already knows: where (地点) and how it
+        # has been handled so far (处理情况), so the team does not ask again.
+        location=entry.place[:200],
+        handling=entry.handling,
         created_by_id=by.id,
         created_at=at,
     )

@@ -92,6 +92,12 @@ class DutyEntry(Base):
     def overdue(self, now: datetime) -> bool:
         return self.is_open and self.respond_by is not None and self.respond_by < now
 
+    @property
+    def place(self) -> str:
+        """Where it happened as the log shows it: post · area · the exact place."""
+        parts = [self.post.name if self.post else "", self.area.name if self.area else ""]
+        return " · ".join(part for part in [*parts, self.location] if part)
+
 
 class DutyEntryEvent(Base):
     """One step on a duty-log entry (handling update, close, reopen, arrival on scene,
