@@ -7,10 +7,12 @@ HOST ?= 127.0.0.1
 PORT ?= 5000
 HTMX_VERSION := 4.0.1
 BARCODE_DETECTOR_VERSION := 3.2.2
+# axe-core for the page-health crawl only (tests/vendor/, never served by the app).
+AXE_CORE_VERSION := 4.10.3
 # The zxing-wasm build barcode-detector pins (its package.json); `make vendor` checks it.
 ZXING_WASM_VERSION := 3.1.3
 
-.PHONY: run test install translations lint format bench vendor vendor-barcode-detector clean
+.PHONY: run test install translations lint format bench vendor vendor-barcode-detector vendor-axe clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -95,6 +97,14 @@ vendor-barcode-detector:
 	cp $$bd/dist/es/ponyfill.js $$bd/dist/es/zxing-exported.js $$bd/LICENSE $(BD_DIR)/; \
 	cp $$zx/dist/reader/zxing_reader.wasm $$zx/LICENSE $(ZXING_DIR)/; \
 	cp tools/zxing-cpp-LICENSE $(ZXING_DIR)/LICENSE.zxing-cpp  # the wasm is zxing-cpp (Apache-2.0)
+
+# The accessibility checker the browser tests run (tests/e2e/health.py), pinned and
+# committed under tests/vendor/ with its licences: npm pack from the registry, no CDN.
+vendor-axe:
+	rm -rf /tmp/dutypwa-vendor/axe && mkdir -p /tmp/dutypwa-vendor/axe
+	cd /tmp/dutypwa-vendor/axe && npm pack --silent axe-core@$(AXE_CORE_VERSION) >/dev/null && tar xzf axe-core-$(AXE_CORE_VERSION).tgz
+	rm -rf tests/vendor/axe-core-$(AXE_CORE_VERSION) && mkdir -p tests/vendor/axe-core-$(AXE_CORE_VERSION)
+	cp /tmp/dutypwa-vendor/axe/package/axe.min.js /tmp/dutypwa-vendor/axe/package/LICENSE /tmp/dutypwa-vendor/axe/package/LICENSE-3RD-PARTY.txt tests/vendor/axe-core-$(AXE_CORE_VERSION)/
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache .ruff_cache

@@ -21,7 +21,7 @@ from dutypwa.extensions import db
 from dutypwa.forms import strip, submit_form
 from dutypwa.http import is_htmx, render, retarget
 from dutypwa.models import CHECKPOINT_KINDS, MANAGERS, Area, Checkpoint, Site
-from dutypwa.models.checkpoint import listing_order
+from dutypwa.models.checkpoint import code_key, listing_order
 
 bp = Blueprint("checkpoints", __name__)
 
@@ -64,9 +64,9 @@ class CheckpointForm(FlaskForm):
 def save_checkpoint(site: Site, form: CheckpointForm, checkpoint: Checkpoint | None = None):
     """Create or update from a validated form; a taken code is a DomainError (422)."""
     code = form.code.data
-    clash = db.session.scalar(
-        select(Checkpoint).where(Checkpoint.site_id == site.id, Checkpoint.code == code)
-    )
+    # A typed "7" opens 007 (code_key), so 7 and 007 may not both be codes of the site.
+    same_site = db.session.scalars(select(Checkpoint).where(Checkpoint.site_id == site.id))
+    clash = next((c for c in same_site if code_key(c.code) == code_key(code)), None)
     if clash is not None and clash is not checkpoint:
         raise DomainError(_("The code %(code)s is used by %(name)s.", code=code, name=clash.name))
     if checkpoint is None:

@@ -207,3 +207,12 @@ def test_csv_import_rejects_other_file_types(client, supervisor, site):
     response = upload(client, site, b"code,name\n", name="points.exe")
     assert response.status_code == 422
     assert "Choose a .csv file" in response.get_data(as_text=True)
+
+
+def test_a_code_that_reads_as_another_is_refused(client, supervisor, site, make_checkpoint):
+    """Typed short codes drop leading zeros (issue 11 bug 7): 7 would open 007."""
+    make_checkpoint(site, code="007", name="旧点")
+    response = client.post(f"/s/{site.code}/checkpoints", data=form(code="7"), headers=HX)
+    assert response.status_code == 422
+    assert "旧点" in response.get_data(as_text=True)
+    assert count() == 1

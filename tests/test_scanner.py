@@ -3,11 +3,13 @@ site's staff's, the wasm is exactly the build the ponyfill was made for, and not
 fetched from a CDN (scan.js points the ponyfill's locateFile at our copy)."""
 
 import hashlib
+import json
 import re
 from pathlib import Path
 
 import pytest
 
+from dutypwa.models.checkpoint import code_key
 from dutypwa.scanner import BARCODE_DETECTOR, ZXING_WASM
 
 STATIC = Path(__file__).resolve().parent.parent / "dutypwa" / "static"
@@ -110,3 +112,49 @@ def test_vendored_code_fetches_nothing_from_a_cdn_behind_our_back():
         "LICENSE.zxing-cpp",
         "zxing_reader.wasm",
     }
+
+
+# The short code printed under the QR (issue 11 bug 7): typed as people type it.
+
+CODE_KEYS = json.loads((Path(__file__).parent / "code_keys.json").read_text(encoding="utf-8"))
+
+
+@pytest.mark.parametrize(("typed", "key"), CODE_KEYS)
+def test_a_typed_code_means_what_the_phone_reads_it_as(typed, key):
+    """The same cases run on the phone (service-worker/test/codes.test.js)."""
+    assert code_key(typed) == key
+
+
+@pytest.mark.parametrize("typed", ["7", "007", "００７", " 0 07 ", "07"])
+def test_the_server_opens_the_checkpoint_of_a_typed_code(
+    client, login, make_user, make_checkpoint, site, typed
+):
+    checkpoint = make_checkpoint(site, code="007", name="北门花坛")
+    make_checkpoint(site, code="070", name="别的点")
+    login(make_user(sites=[site]))
+    response = client.get("/s/CUIHU/scan", query_string={"code": typed})
+    assert response.status_code == 303
+    assert response.headers["Location"] == f"/c/{checkpoint.token}"
+
+
+def test_an_unknown_code_is_said_on_the_scan_page(
+    client, login, make_user, make_checkpoint, make_site, site
+):
+    make_checkpoint(site, code="008", name="停用的点", active=False)
+    make_checkpoint(make_site(code="OTHER"), code="009", name="别处的点")
+    login(make_user(sites=[site]))
+    for typed in ("8", "9", "10"):
+        response = client.get("/s/CUIHU/scan", query_string={"code": typed})
+        assert response.status_code == 404
+        page = response.get_data(as_text=True)
+        assert f"There is no checkpoint with the code {typed} at this site." in page
+        assert f'value="{typed}"' in page
+
+
+def test_the_code_form_asks_the_server_when_the_phone_has_no_answer(client, login, make_user, site):
+    login(make_user(sites=[site]))
+    page = client.get("/s/CUIHU/scan").get_data(as_text=True)
+    assert 'method="get"\n        action="/s/CUIHU/scan"' in page
+    script = SCAN_JS.read_text(encoding="utf-8")
+    assert 'import { codeKey } from "/sw/codes.js";' in script
+    assert "codeForm.submit()" in script

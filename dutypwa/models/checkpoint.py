@@ -1,6 +1,8 @@
 """Checkpoints (巡查点) with their QR token, and the tokens of labels that were replaced."""
 
+import re
 import secrets
+import unicodedata
 from datetime import datetime
 
 from sqlalchemy import JSON, ForeignKey, String, UniqueConstraint
@@ -15,6 +17,15 @@ CHECKPOINT_KINDS = ("garden", "equipment", "other")
 def new_token() -> str:
     """128 random bits, URL-safe (the design asks for at least 80)."""
     return secrets.token_urlsafe(16)
+
+
+def code_key(code: str) -> str:
+    """What a typed short code means: "7", "007", "０07" and " 0 07 " are the same checkpoint,
+    so are "a-7" and "A-007". Full-width forms become ASCII, spaces go, letters are upper
+    case, each run of digits loses its leading zeros. static/scan.js does the same offline
+    (service-worker/codes.js; both run tests/code_keys.json)."""
+    text = re.sub(r"\s+", "", unicodedata.normalize("NFKC", code or "")).upper()
+    return re.sub(r"[0-9]+", lambda digits: digits.group().lstrip("0") or "0", text)
 
 
 class Checkpoint(Base):

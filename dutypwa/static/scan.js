@@ -2,8 +2,10 @@
 // it reads qr_code; else the vendored barcode-detector ponyfill (zxing-wasm, loaded only here,
 // its wasm self-hosted); the camera with a scan loop; else a photo of the label decoded by the
 // same detector; else the short code printed under the QR, looked up in the offline reference
-// data. Only our own /c/<token> URLs are followed. Every sentence shown comes from the page.
+// data (else by the server). Only our own /c/<token> URLs are followed. Every sentence shown
+// comes from the page.
 
+import { codeKey } from "/sw/codes.js";
 const SCAN_INTERVAL_MS = 200; // ≈5 decodes a second: quick to react, light on the battery
 const PHOTO_LONG_EDGE = 1600; // a label fills enough of a photo at this size
 const REFERENCE_DB = "dutypwa"; // docs/offline.md: IndexedDB `dutypwa`, store `reference`
@@ -273,15 +275,15 @@ codeForm.addEventListener("submit", async (event) => {
   const code = new FormData(codeForm).get("code").trim();
   if (!code) return;
   const reference = await readReference(root.dataset.site);
-  if (!reference) {
-    say(codeStatus, "no-reference", "warn");
-    return;
-  }
-  const wanted = code.toUpperCase();
-  const checkpoint = (reference.checkpoints || []).find(
-    (candidate) => String(candidate.code).toUpperCase() === wanted,
+  // "7", "007" and "００７" are the same label (codes.js, as the server reads them).
+  const wanted = codeKey(code);
+  const checkpoint = (reference?.checkpoints || []).find(
+    (candidate) => codeKey(candidate.code) === wanted,
   );
   if (checkpoint) openCheckpoint(`/c/${encodeURIComponent(checkpoint.token)}`, codeStatus);
+  // Not on this phone (no reference data yet, or a checkpoint added since): the server knows.
+  else if (navigator.onLine) codeForm.submit();
+  else if (!reference) say(codeStatus, "no-reference", "warn");
   else say(codeStatus, "unknown-code", "error", { code });
 });
 

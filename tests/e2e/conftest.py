@@ -83,16 +83,16 @@ def shot(artifacts):
 # The server and its database
 
 
-def _e2e_database_url(tmp_path_factory) -> str:
-    """SQLite in a temporary directory, or `<DUTYPWA_TEST_DATABASE_URL>_e2e` on PostgreSQL,
+def _e2e_database_url(tmp_path_factory, name: str = "e2e") -> str:
+    """SQLite in a temporary directory, or `<DUTYPWA_TEST_DATABASE_URL>_<name>` on PostgreSQL,
     so that the unit tests (which truncate their tables) and the e2e server never meet."""
     given = os.environ.get("DUTYPWA_TEST_DATABASE_URL")
     if not given:
-        return f"sqlite:///{tmp_path_factory.mktemp('e2e-db') / 'dutypwa.sqlite3'}"
+        return f"sqlite:///{tmp_path_factory.mktemp(f'{name}-db') / 'dutypwa.sqlite3'}"
     url = make_url(given)
     if url.get_backend_name() != "postgresql":
         pytest.fail(f"DUTYPWA_TEST_DATABASE_URL must be PostgreSQL, not {url.get_backend_name()}")
-    e2e_url = url.set(database=f"{url.database}_e2e")
+    e2e_url = url.set(database=f"{url.database}_{name}")
     _reset_postgres(url, e2e_url)
     return e2e_url.render_as_string(hide_password=False)
 
@@ -190,14 +190,15 @@ class LiveServer:
                 raise AssertionError(f"port {self.port} still accepts connections after stop")
 
 
-@pytest.fixture(scope="session")
-def live_server(_browser_available, tmp_path_factory, artifacts):
-    """dutypwa in its own process (Flask's threaded server) with CSRF protection on."""
+@contextlib.contextmanager
+def serve_demo(tmp_path_factory, artifacts, name: str = "e2e"):
+    """A demo server of its own (database `name`, log test-artifacts/<name>-server.log):
+    the session's `live_server`, or a module's that changes the demo freely."""
     port = _free_port()
     base_url = f"http://127.0.0.1:{port}"
-    database_url = _e2e_database_url(tmp_path_factory)
+    database_url = _e2e_database_url(tmp_path_factory, name)
     # Not the project's instance/photos: the tests read the stored files from here.
-    photo_dir = tmp_path_factory.mktemp("e2e-photos")
+    photo_dir = tmp_path_factory.mktemp(f"{name}-photos")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DUTYPWA_", "FLASK_"))}
     env.update(
         {
@@ -215,7 +216,7 @@ def live_server(_browser_available, tmp_path_factory, artifacts):
     _flask(env, "db", "upgrade")
     _flask(env, "seed-demo")
 
-    log_path = artifacts / "e2e-server.log"
+    log_path = artifacts / f"{name}-server.log"
     command = [sys.executable, "-m", "flask", "--app", "dutypwa", "run", "--host", "127.0.0.1"]
     with log_path.open("w") as log:
         process = subprocess.Popen(
@@ -231,6 +232,13 @@ def live_server(_browser_available, tmp_path_factory, artifacts):
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def live_server(_browser_available, tmp_path_factory, artifacts):
+    """dutypwa in its own process (Flask's threaded server) with CSRF protection on."""
+    with serve_demo(tmp_path_factory, artifacts) as server:
+        yield server
 
 
 class ServerDB:
@@ -358,9 +366,11 @@ class AppProfile:
         self.base_url = base_url
         self.context = None
 
-    def open(self, init_script: str | None = None, camera: Path | None = None) -> Page:
+    def open(self, init_script: str | None = None, camera: Path | None = None, **screen) -> Page:
         """Launch the browser on this profile. `camera`: a Y4M video (write_y4m) that the
-        phone's camera shows, with the camera permission granted."""
+        phone's camera shows, with the camera permission granted. `screen`: another
+        viewport / is_mobile / has_touch than the phone's (a tablet, a desk screen)."""
+        device = {"viewport": PHONE, "is_mobile": True, "has_touch": True, **screen}
         self.context = self.browser_type.launch_persistent_context(
             str(self.directory),
             executable_path=CHROMIUM,
@@ -368,9 +378,7 @@ class AppProfile:
             headless=True,
             base_url=self.base_url,
             locale="zh-CN",
-            viewport=PHONE,
-            is_mobile=True,
-            has_touch=True,
+            **device,
         )
         self.context.set_default_timeout(10_000)
         if camera:
