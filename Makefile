@@ -57,6 +57,7 @@ format: install
 messages: install
 	$(BIN)/pybabel extract -F babel.cfg -k _l -o dutypwa/translations/messages.pot --no-location --sort-output .
 	$(BIN)/pybabel update -i dutypwa/translations/messages.pot -d dutypwa/translations --ignore-obsolete --no-fuzzy-matching
+	$(BIN)/python tools/fill_english.py
 
 bench: install
 	$(BIN)/python bench/coverage.py
