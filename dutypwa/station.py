@@ -4,8 +4,10 @@ A supervisor enrols the tablet from its own browser (`/s/<site>/stations`): the 
 a long-lived HttpOnly cookie holding the station's credential and logs the supervisor out
 there. Station pages are known by that cookie only (`station_required`), never by a login.
 A person acts on the station by choosing their name and entering their PIN; they stay the
-"actor" for a short idle time, renewed by each action. Signatures and a supervisor's
-override ask for the PIN again in the same form. Every fact records the person.
+"actor" for a short idle time, renewed by each action, until they leave (a POST: no GET,
+least of all the service worker's background refresh of the offline station, changes who
+is acting). Signatures and a supervisor's override ask for the PIN again in the same form.
+Every fact records the person.
 """
 
 import hashlib
@@ -61,8 +63,8 @@ bp = Blueprint("station", __name__)
 
 COOKIE = "dutypwa_station"
 COOKIE_MAX_AGE = 400 * 24 * 3600
-# The chosen person stays the actor this long without an action (the page script goes
-# back to the station home after 60 s idle; the server forgets after 90 s).
+# The chosen person stays the actor this long without an action (the page script leaves
+# for the station home after 60 s idle; the server forgets after 90 s).
 ACTOR_IDLE_S = 90
 LAST_SEEN_EVERY = timedelta(minutes=1)
 ANOMALY_ROWS = 10
@@ -154,6 +156,7 @@ def actor() -> User | None:
 
 
 def _keep_actor(user: User) -> None:
+    _not_permanent()
     session["station_actor"] = {
         "id": user.id,
         "station": g.station.id,
@@ -162,7 +165,16 @@ def _keep_actor(user: User) -> None:
 
 
 def forget_actor() -> None:
+    _not_permanent()
     session.pop("station_actor", None)
+
+
+def _not_permanent() -> None:
+    """The tablet's session is not a login (an enrolling supervisor's permanent one is
+    ended): a permanent session is sent again with every response, so a slow background
+    request (the worker's refresh of the offline station) could put back the session as it
+    was before a PIN was entered. A session that is not permanent is sent only when changed."""
+    session.permanent = False
 
 
 def actor_or_403() -> User:
@@ -270,8 +282,8 @@ def shift_clock(post, site, now) -> dict:
 @bp.get("/station")
 @station_required
 def home():
-    """What the post looks like now; nobody is acting (coming home forgets the person)."""
-    forget_actor()
+    """What the post looks like now; it acts for nobody (leaving for it forgets the person:
+    `leave`)."""
     post, site, now = g.post, g.site, utcnow()
     duty = db.session.get(PostDuty, post.id)
     handover = open_handover(post)
@@ -306,8 +318,9 @@ def _progress(handover, state) -> list[dict]:
 @station_required
 def shell():
     """The offline station (templates/station/app.html): the tablet keeps it and runs the
-    handover from it when the network is gone."""
-    forget_actor()
+    handover from it when the network is gone. The service worker fetches it in the
+    background after every station page: it reads nothing of the person acting and
+    changes nothing (it once forgot them, and every check-in was refused)."""
     return render(
         "station/app.html",
         site=g.site,
@@ -412,6 +425,15 @@ def reference():
     response = jsonify(station_reference(g.station, utcnow()))
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+@bp.post("/station/leave")
+@station_required
+def leave():
+    """Back to the station home with nobody acting: "Not you?", "Cancel", and the page
+    script after 60 s without a touch."""
+    forget_actor()
+    return go(url_for("station.home"))
 
 
 # Choosing the person and the PIN
@@ -556,7 +578,6 @@ def handover(handover_id: str):
         person = actor()
         right = _person_for(handover, action)
         if person is None or (right is not None and person.id != right.id):
-            forget_actor()
             return redirect(url_for("station.pin", user_id=right.id, then="handover"))
     return _step_page(handover, state, action, person)
 
@@ -700,7 +721,6 @@ def done(handover_id: str):
     handover = _handover_or_404(handover_id)
     if handover.status != "signed":
         return redirect(url_for("station.handover", handover_id=handover.id))
-    forget_actor()
     has_record = "handover_views.record" in current_app.view_functions
     return render("station/done.html", site=g.site, post=g.post, handover=handover,
                   has_record=has_record)  # fmt: skip

@@ -51,8 +51,10 @@ def index(site_code: str):
     site = site_or_403(site_code)
     if current_user.role not in MANAGERS:
         return redirect(url_for("roster.mine", site_code=site.code))
-    coming = core.next_month(_today(site).replace(day=1))
-    return redirect(url_for("roster.month", site_code=site.code, month=coming.strftime("%Y-%m")))
+    # The month the site is in now (its own time zone): the one people are working to;
+    # next month, still being planned, is one link away.
+    current = _today(site).replace(day=1)
+    return redirect(url_for("roster.month", site_code=site.code, month=current.strftime("%Y-%m")))
 
 
 def _month_page(site, first, month, *, status=200, error=None):
