@@ -1,6 +1,6 @@
 """Logging in by staff number or phone, logging out, choosing the language, and home."""
 
-from flask import Blueprint, current_app, flash, redirect, request, session, url_for
+from flask import Blueprint, current_app, flash, g, redirect, request, session, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required, login_user, logout_user
@@ -80,6 +80,18 @@ def language():
         current_user.locale = locale
         db.session.commit()
     return redirect(safe_next(request.form.get("next")) or url_for("auth.home"))
+
+
+@bp.app_template_global()
+def nav_site():
+    """The site the menus link to: the page's own, else the person's only site (the sync
+    page, the saved offline shells), so that a phone has its tab bar on every page."""
+    if g.get("site") is not None:
+        return g.site
+    if "nav_site" not in g:
+        sites = db.session.scalars(current_user.visible_sites_query().limit(2)).all()
+        g.nav_site = sites[0] if len(sites) == 1 else None
+    return g.nav_site
 
 
 @bp.get("/")

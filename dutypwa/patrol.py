@@ -361,6 +361,11 @@ def my_patrol(site_code: str):
         select(Route).where(Route.site_id == site.id, Route.active).order_by(Route.name)
     ).all()
     rounds = [patrol_round(route, now) for route in routes]
+    # A phone shows the rounds due now first; the rest of the routes come folded.
+    due_now, later = [], []
+    for patrol_run in rounds:
+        running = any(slot["current"] for slot in patrol_run["slots"])
+        (due_now if running else later).append(patrol_run)
     mine = db.session.scalars(
         select(CheckIn)
         .where(CheckIn.user_id == current_user.id, CheckIn.site_id == site.id)
@@ -368,7 +373,15 @@ def my_patrol(site_code: str):
         .order_by(CheckIn.visited_at.desc())
         .limit(50)
     ).all()
-    return render("patrol/my_patrol.html", site=site, rounds=rounds, mine=mine, now=now)
+    return render(
+        "patrol/my_patrol.html",
+        site=site,
+        rounds=rounds,
+        due_now=due_now,
+        later=later,
+        mine=mine,
+        now=now,
+    )
 
 
 def patrol_round(route: Route, now: datetime) -> dict:
