@@ -19,11 +19,13 @@ import urllib.request
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import pypdfium2
 import pytest
 import qrcode
 from PIL import Image
 from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import Locator, Page, sync_playwright
+from pypdf import PdfReader
 from sqlalchemy import create_engine, func, select
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.orm import Session
@@ -78,6 +80,42 @@ def shot(artifacts):
         return path
 
     return take
+
+
+# Printed pages, read with pip packages: a fresh machine has no poppler tools.
+
+A4_POINTS = (595.28, 841.89)  # 210 × 297 mm in PDF points (1/72 in)
+
+
+def pdf_page_count(pdf: Path) -> int:
+    return len(PdfReader(pdf).pages)
+
+
+def pdf_page_sizes(pdf: Path) -> list[tuple[float, float]]:
+    """Each page's width and height in points (its media box)."""
+    return [
+        (float(page.mediabox.width), float(page.mediabox.height)) for page in PdfReader(pdf).pages
+    ]
+
+
+def pdf_text(pdf: Path, *, squeeze: bool = False) -> str:
+    """The text of every page (Chinese included), one page after another. pypdf puts a
+    space where Chromium switched fonts (值班员 01 for 值班员01): `squeeze` drops every
+    space and line break, to look for words that mix Chinese and digits."""
+    text = "\n".join(page.extract_text() or "" for page in PdfReader(pdf).pages)
+    return "".join(text.split()) if squeeze else text
+
+
+def pdf_page_images(pdf: Path, dpi: float = 150, pages: int | None = None) -> list[Image.Image]:
+    """The first `pages` pages (all by default) rendered at `dpi`, as a scanner would see
+    them; pdfium rounds each side up to a whole pixel."""
+    document = pypdfium2.PdfDocument(pdf)
+    try:
+        count = len(document) if pages is None else min(pages, len(document))
+        # Copied: the bitmaps' memory belongs to the document, closed below.
+        return [document[i].render(scale=dpi / 72).to_pil().copy() for i in range(count)]
+    finally:
+        document.close()
 
 
 # The server and its database

@@ -5,7 +5,6 @@ into a work order, and the shift's duty record prints on A4 with the entry on it
 
 import re
 import secrets
-import subprocess
 from urllib.parse import urlsplit
 
 import pytest
@@ -13,7 +12,14 @@ from playwright.sync_api import expect
 from sqlalchemy import func, select
 
 from dutypwa.models import DutyEntry, FollowUp
-from tests.e2e.conftest import start_app, user_id, wait_for_script, wait_until
+from tests.e2e.conftest import (
+    pdf_page_images,
+    pdf_text,
+    start_app,
+    user_id,
+    wait_for_script,
+    wait_until,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -131,27 +137,10 @@ def test_the_duty_record_prints_on_a4_with_the_entry(phone, login_as, artifacts,
     expect(page.locator(".topbar")).to_be_hidden()
     pdf = artifacts / "dutylog-duty-record.pdf"
     pdf.write_bytes(page.pdf(format="A4", print_background=True))
-    text = subprocess.run(
-        ["pdftotext", "-layout", str(pdf), "-"], check=True, capture_output=True, text=True
-    ).stdout
+    text = pdf_text(pdf)
     assert summary.split()[1] in text
     assert "值班记录" in text or "Duty record" in text
-    subprocess.run(
-        [
-            "pdftoppm",
-            "-r",
-            "60",
-            "-png",
-            "-f",
-            "1",
-            "-l",
-            "1",
-            str(pdf),
-            str(artifacts / "dutylog-duty-record"),
-        ],
-        check=True,
-        timeout=60,
-    )
+    pdf_page_images(pdf, dpi=60, pages=1)[0].save(artifacts / "dutylog-duty-record-1.png")
 
 
 def test_d12_a_key_goes_out_with_approval_and_comes_back(phone, login_as, server_db, shot):

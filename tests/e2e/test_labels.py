@@ -2,50 +2,34 @@
 one for every active checkpoint and nothing else; a new label voids the printed one (410).
 """
 
-import shutil
-import subprocess
-
 import pytest
 import zxingcpp
 from PIL import Image
 from playwright.sync_api import expect
 
 from dutypwa.models import CheckIn
+from tests.e2e.conftest import A4_POINTS, pdf_page_images, pdf_page_sizes, pdf_text
 
 pytestmark = pytest.mark.e2e
 
 DPI = 150
 A4_PIXELS = (round(210 / 25.4 * DPI), round(297 / 25.4 * DPI))  # 1240 × 1754
-# Chromium's A4 is 8.27 × 11.7 in and pdftoppm rounds up: a few pixels over. Letter would
-# be 1275 × 1650.
+# Chromium's A4 is 595.92 × 842.88 pt (8.277 × 11.707 in) and pdfium rounds each side up:
+# 1242 × 1757, a few pixels over. Letter would be 1275 × 1650.
 A4_TOLERANCE = 4
 
 
-def print_to_png(page, name: str, artifacts, tmp_path) -> list[Image.Image]:
+def print_to_png(page, name: str, artifacts) -> list[Image.Image]:
     """Print the page to an A4 PDF as Chromium would, and rasterise it like a scanner."""
     pdf = artifacts / f"{name}.pdf"
     pdf.write_bytes(page.pdf(format="A4", print_background=True))
-    subprocess.run(
-        ["pdftoppm", "-r", str(DPI), "-png", str(pdf), str(tmp_path / name)],
-        check=True,
-        timeout=60,
-    )
-    pages = sorted(tmp_path.glob(f"{name}*.png"))
-    for path in pages:
-        shutil.copy(path, artifacts / path.name)
-    assert pages, "the PDF has no pages"
-    return [Image.open(path) for path in pages]
-
-
-def pdf_text(name: str, artifacts) -> str:
-    result = subprocess.run(
-        ["pdftotext", "-layout", str(artifacts / f"{name}.pdf"), "-"],
-        check=True,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    return result.stdout
+    for width, height in pdf_page_sizes(pdf):
+        assert abs(width - A4_POINTS[0]) < 2 and abs(height - A4_POINTS[1]) < 2, (width, height)
+    images = pdf_page_images(pdf, dpi=DPI)
+    assert images, "the PDF has no pages"
+    for number, image in enumerate(images, 1):
+        image.save(artifacts / f"{name}-{number}.png")
+    return images
 
 
 def qr_texts(images: list[Image.Image]) -> list[str]:
@@ -57,7 +41,7 @@ def qr_texts(images: list[Image.Image]) -> list[str]:
 
 
 def test_label_sheet_scans_to_every_active_checkpoint(
-    desktop, phone, login_as, server_db, live_server, artifacts, tmp_path, shot
+    desktop, phone, login_as, server_db, live_server, artifacts, shot
 ):
     supervisor = desktop()
     login_as(supervisor, "2001")
@@ -82,7 +66,7 @@ def test_label_sheet_scans_to_every_active_checkpoint(
     printed_codes = supervisor.locator(".labels .label .code").all_inner_texts()
     assert sorted(printed_codes) == [c.code for c in active]
 
-    pages = print_to_png(supervisor, "labels", artifacts, tmp_path)
+    pages = print_to_png(supervisor, "labels", artifacts)
     for image in pages:
         width, height = image.size
         assert abs(width - A4_PIXELS[0]) <= A4_TOLERANCE, image.size
@@ -90,7 +74,7 @@ def test_label_sheet_scans_to_every_active_checkpoint(
     decoded = qr_texts(pages)
     assert set(decoded) == set(expected)
     assert len(decoded) == len(expected), "a label was printed twice"
-    printed_text = pdf_text("labels", artifacts)
+    printed_text = pdf_text(artifacts / "labels.pdf")
     for checkpoint in active:
         assert checkpoint.code in printed_text, f"code {checkpoint.code} not printed"
 
@@ -105,7 +89,7 @@ def test_label_sheet_scans_to_every_active_checkpoint(
 
 
 def test_new_label_voids_the_printed_one(
-    desktop, phone, login_as, server_db, live_server, artifacts, tmp_path, shot
+    desktop, phone, login_as, server_db, live_server, artifacts, shot
 ):
     checkpoint = server_db.checkpoint("028")
     old_url = f"{live_server.url}/c/{checkpoint.token}"
@@ -148,7 +132,7 @@ def test_new_label_voids_the_printed_one(
     assert server_db.count_checkins(CheckIn.checkpoint_id == checkpoint.id) == visits_before
 
     supervisor.goto(f"/s/CUIHU/labels?area={checkpoint.area_id}")
-    decoded = qr_texts(print_to_png(supervisor, "labels-reissued", artifacts, tmp_path))
+    decoded = qr_texts(print_to_png(supervisor, "labels-reissued", artifacts))
     assert new_url in decoded
     assert old_url not in decoded
 

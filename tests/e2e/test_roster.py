@@ -7,13 +7,11 @@ sees the shifts on a phone.
 """
 
 import re
-import subprocess
 from datetime import UTC, date, datetime
 
 import pytest
 import zxingcpp
 from icalendar import Calendar
-from PIL import Image
 from playwright.sync_api import expect
 from sqlalchemy import select
 
@@ -29,7 +27,15 @@ from dutypwa.models import (
     User,
 )
 from dutypwa.roster import core
-from tests.e2e.conftest import start_app, user_id, wait_for_script
+from tests.e2e.conftest import (
+    pdf_page_count,
+    pdf_page_images,
+    pdf_page_sizes,
+    pdf_text,
+    start_app,
+    user_id,
+    wait_for_script,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -67,7 +73,7 @@ def fill_row(page, person: str, pattern: str, start: str) -> None:
 
 
 def test_r1_r3_r5_the_supervisor_builds_january_and_it_is_published_and_printed(
-    desktop, phone, login_as, server_db, live_server, artifacts, tmp_path, shot
+    desktop, phone, login_as, server_db, live_server, artifacts, shot
 ):
     # The administrator confirms 2027 against the State Council's notice (R3 needs it).
     admin = desktop()
@@ -157,19 +163,14 @@ def test_r1_r3_r5_the_supervisor_builds_january_and_it_is_published_and_printed(
     office.emulate_media(media="print")
     pdf = artifacts / "roster-2027-01.pdf"
     pdf.write_bytes(office.pdf(prefer_css_page_size=True, print_background=True))
-    info = subprocess.run(["pdfinfo", str(pdf)], check=True, capture_output=True, text=True,
-                          timeout=60).stdout  # fmt: skip
-    assert re.search(r"^Pages:\s+1$", info, re.M), info
-    width, height = map(float, re.search(r"Page size:\s+([\d.]+) x ([\d.]+)", info).groups())
-    assert (round(width), round(height)) == (842, 595), info  # A4 landscape
-    text = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], check=True,
-                          capture_output=True, text=True, timeout=60).stdout  # fmt: skip
+    assert pdf_page_count(pdf) == 1
+    [(width, height)] = pdf_page_sizes(pdf)
+    assert (round(width), round(height)) == (842, 595), (width, height)  # A4 landscape
+    text = pdf_text(pdf)
     for words in ("值班安排表", "翠湖花园", "审核", "批准", "编制", "张伟"):
         assert words in text, words
     assert "草稿" not in text
-    subprocess.run(["pdftoppm", "-r", "200", "-png", str(pdf), str(tmp_path / "sheet")],
-                   check=True, timeout=60)  # fmt: skip
-    image = Image.open(next(tmp_path.glob("sheet*.png")))
+    [image] = pdf_page_images(pdf, dpi=200)
     codes = [b.text for b in zxingcpp.read_barcodes(image, formats=zxingcpp.BarcodeFormat.QRCode)]
     assert codes == [f"{live_server.url}/s/{SITE}/roster/{MONTH}?v={month.version}"], codes
     office.emulate_media(media="screen")
@@ -288,17 +289,13 @@ def test_r1_a_full_month_of_25_people_prints_on_one_a4_landscape_page(
     office.emulate_media(media="print")
     pdf = artifacts / "roster-25-people.pdf"
     pdf.write_bytes(office.pdf(prefer_css_page_size=True, print_background=True))
-    info = subprocess.run(["pdfinfo", str(pdf)], check=True, capture_output=True, text=True,
-                          timeout=60).stdout  # fmt: skip
-    assert re.search(r"^Pages:\s+1$", info, re.M), info
-    width, height = map(float, re.search(r"Page size:\s+([\d.]+) x ([\d.]+)", info).groups())
-    assert (round(width), round(height)) == (842, 595), info
-    text = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], check=True,
-                          capture_output=True, text=True, timeout=60).stdout  # fmt: skip
+    assert pdf_page_count(pdf) == 1
+    [(width, height)] = pdf_page_sizes(pdf)
+    assert (round(width), round(height)) == (842, 595), (width, height)
+    text = pdf_text(pdf, squeeze=True)
     for words in ("值班员01", "值班员25", "草稿", "编制", "审核", "批准", "夜班"):
         assert words in text, words
-    subprocess.run(["pdftoppm", "-r", "70", "-png", str(pdf), str(artifacts / "roster-25")],
-                   check=True, timeout=60)  # fmt: skip
+    pdf_page_images(pdf, dpi=70)[0].save(artifacts / "roster-25-1.png")
 
 
 ROSTER_SAVED = """async (userId) => {
