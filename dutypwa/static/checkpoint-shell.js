@@ -6,6 +6,10 @@
 import { findCheckpoint, openDatabase } from "/sw/db.js";
 import { fill } from "./texts.js";
 
+// Before render() runs: without a token it reaches slot() before its first await.
+const slot = (root, name) => root.querySelector(`[data-slot="${name}"]`);
+const capitalised = (word = "") => word.charAt(0).toUpperCase() + word.slice(1);
+
 const shell = document.querySelector("[data-offline-shell]");
 if (shell) render(shell);
 
@@ -62,5 +66,3 @@ function recheckItem(finding) {
   return row;
 }
 
-const slot = (root, name) => root.querySelector(`[data-slot="${name}"]`);
-const capitalised = (word = "") => word.charAt(0).toUpperCase() + word.slice(1);
