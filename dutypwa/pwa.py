@@ -23,6 +23,10 @@ WORKER_DIR = Path(__file__).resolve().parent.parent / "service-worker"
 MODULE_NAME = re.compile(r"[a-z][a-z0-9_-]*")
 # Static files a browser never needs: licences, source maps, notes, dotfiles.
 NOT_PRECACHED = re.compile(r"(^|/)(LICENSE[^/]*|[^/]*\.map|[^/]*\.md|\.[^/]*)$")
+# The scanner's QR reader (scanner.py: the ponyfill and its wasm, ≈450 KB gzipped): a phone
+# whose browser reads QR codes itself never needs it, so the worker caches it only where a
+# page says it is needed (service-worker/qr-reader.js), not in everyone's install.
+QR_READER = re.compile(r"^vendor/(barcode-detector|zxing-wasm)-[^/]+/")
 THEME_COLOR = "#1f6f5c"
 BACKGROUND_COLOR = "#f4f6f7"
 
@@ -132,7 +136,9 @@ def _build_worker() -> dict:
         if path.is_file() and not NOT_PRECACHED.search(path.relative_to(static).as_posix())
     )
     modules = sorted(path for path in WORKER_DIR.glob("*.js") if path.name != "sw.js")
-    precache = [url_for("static", filename=p.relative_to(static).as_posix()) for p in files]
+    names = [path.relative_to(static).as_posix() for path in files]
+    precache = [url_for("static", filename=name) for name in names if not QR_READER.match(name)]
+    reader = [url_for("static", filename=name) for name in names if QR_READER.match(name)]
     precache += [url_for("pwa.worker_module", name=path.stem) for path in modules]
     precache += [url_for("pwa.offline"), url_for("pwa.manifest")]
     killed = bool(current_app.config.get("SERVICE_WORKER_KILL"))
@@ -140,6 +146,7 @@ def _build_worker() -> dict:
     settings = {
         "VERSION": "kill" if killed else _version(files + modules, revision),
         "PRECACHE_URLS": [] if killed else precache,
+        "READER_URLS": [] if killed else reader,
         "OFFLINE_URL": url_for("pwa.offline"),
         "CHECKPOINT_SHELL_URL": url_for("pwa.checkpoint_shell"),
         "SYNC_PAGE_URL": url_for("pwa.sync_page"),

@@ -9,15 +9,19 @@
 //   /api/*                    -> the network only, never cached.
 // The contract with the server is docs/offline.md.
 
-import { currentUser, findCheckpoint, getMeta, openDatabase, referenceSites } from "./sw/db.js";
+import { currentUser, findCheckpoint, getMeta, openDatabase, referenceSites, setMeta } from "./sw/db.js";
 import { flush } from "./sw/flush.js";
 import { opFromForm, outboxRoute, queuedFragment } from "./sw/ops.js";
 import { countsOf, enqueue, stationRecordsOf } from "./sw/outbox.js";
+import { QR_READER_MESSAGE, QR_READER_META, cacheMissing, installUrls } from "./sw/qr-reader.js";
 
 // Filled in by dutypwa/pwa.py from url_for() when it serves this file. VERSION is a hash of
 // everything precached, so every deploy installs a new worker with fresh caches.
 const VERSION = "__DUTYPWA_VERSION__";
 const PRECACHE_URLS = "__DUTYPWA_PRECACHE_URLS__";
+// The offline QR reader: precached only where a page says the browser cannot read QR
+// codes itself (./sw/qr-reader.js); served cache-first like the rest once it is cached.
+const READER_URLS = "__DUTYPWA_READER_URLS__";
 const OFFLINE_URL = "__DUTYPWA_OFFLINE_URL__";
 const CHECKPOINT_SHELL_URL = "__DUTYPWA_CHECKPOINT_SHELL_URL__";
 const SYNC_PAGE_URL = "__DUTYPWA_SYNC_PAGE_URL__";
@@ -48,7 +52,9 @@ const FINDING_FORM = /^\/s\/[^/]+\/findings\/new$/;
 const findingFormPath = (siteCode) => `/s/${encodeURIComponent(siteCode)}/findings/new`;
 
 const precached = new Set(
-  (Array.isArray(PRECACHE_URLS) ? PRECACHE_URLS : []).map((url) => new URL(url, self.location).href),
+  [PRECACHE_URLS, READER_URLS]
+    .flatMap((urls) => (Array.isArray(urls) ? urls : []))
+    .map((url) => new URL(url, self.location).href),
 );
 
 let databaseOpening = null;
@@ -84,8 +90,36 @@ async function install() {
     return;
   }
   const cache = await caches.open(STATIC_CACHE);
+  // A device that needed the QR reader keeps it across versions (offline from the start).
+  const verdict = await getMeta(await database(), QR_READER_META).catch(() => null);
   // cache: "reload" skips the HTTP cache, so a new version never precaches an old file.
-  await cache.addAll(PRECACHE_URLS.map((url) => new Request(url, { cache: "reload" })));
+  await cache.addAll(installUrls(PRECACHE_URLS, READER_URLS, verdict).map(reloaded));
+}
+
+function reloaded(url) {
+  return new Request(url, { cache: "reload" });
+}
+
+// A page says whether its browser reads QR codes itself; where it does not, the reader is
+// cached now. Answers every page with {type: "qr-reader", native, ready}: the scan page
+// says when offline scanning is ready. One caching at a time (pages ask on every load).
+let qrReaderCaching = null;
+async function keepQrReader(native) {
+  await setMeta(await database(), QR_READER_META, { native }).catch(() => undefined);
+  let ready = true;
+  if (!native) {
+    qrReaderCaching ??= caches
+      .open(STATIC_CACHE)
+      .then((cache) => cacheMissing(cache, READER_URLS, reloaded))
+      .finally(() => {
+        qrReaderCaching = null;
+      });
+    ready = await qrReaderCaching.then(
+      () => true,
+      () => false,
+    );
+  }
+  await broadcast({ type: QR_READER_MESSAGE, native, ready });
 }
 
 async function activate() {
@@ -427,6 +461,9 @@ const MESSAGE_HANDLERS = {
   },
   "skip-waiting": async () => {
     await skipWaitingWhenIdle();
+  },
+  [QR_READER_MESSAGE]: async ({ native }) => {
+    await keepQrReader(Boolean(native));
   },
 };
 

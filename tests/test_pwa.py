@@ -71,6 +71,23 @@ def test_worker_settings_come_from_url_for(client):
     assert "/app/checkpoint" not in precache, "login-only pages are saved per person, not shared"
 
 
+def test_qr_reader_is_not_in_everyones_precache(client):
+    """Issue 11 §5: the ponyfill and its wasm are cached only where a page says the browser
+    cannot read QR codes itself (service-worker/qr-reader.js); the worker gets their URLs."""
+    source = client.get("/sw.js").get_data(as_text=True)
+    reader = json.loads(re.search(r"^const READER_URLS = (.*);$", source, re.MULTILINE)[1])
+    precache = worker_settings(client)["PRECACHE_URLS"]
+    assert "/static/vendor/zxing-wasm-3.1.3/zxing_reader.wasm" in reader
+    assert "/static/vendor/barcode-detector-3.2.2/ponyfill.js" in reader
+    assert not [url for url in precache if "zxing" in url or "barcode-detector" in url]
+    assert "/static/scan.js" in precache
+    assert "/sw/qr-reader.js" in precache
+    for url in reader:
+        response = client.get(url)
+        assert response.status_code == 200, url
+        response.close()
+
+
 def test_every_precached_url_answers_200_without_login(client):
     """One missing file fails the worker's whole install (cache.addAll)."""
     for url in worker_settings(client)["PRECACHE_URLS"]:

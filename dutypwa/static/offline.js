@@ -7,6 +7,7 @@
 import { currentUser, getMeta, openDatabase, setCurrentUser, setMeta, storeReference } from "/sw/db.js";
 import { flush } from "/sw/flush.js";
 import { countsOf, getRecord } from "/sw/outbox.js";
+import { QR_READER_MESSAGE, nativeQrReader } from "/sw/qr-reader.js";
 import "./photos.js";
 import { fill, pageTexts } from "./texts.js";
 
@@ -45,6 +46,7 @@ async function start() {
   wireTriggers();
   navigator.serviceWorker?.addEventListener("message", (event) => onWorkerMessage(event.data ?? {}));
   registration = await registerWorker();
+  if (registration) tellQrReader();
   if (db && user) {
     // A reload of the first page keeps the login page as referrer: a minute is enough.
     const age = loginAge();
@@ -114,6 +116,14 @@ function watchForUpdates(registered) {
   navigator.serviceWorker.addEventListener("controllerchange", () => {
     if (askedForUpdate) window.location.reload();
   });
+}
+
+// The worker caches the offline QR reader only where this browser cannot read QR codes
+// itself; BarcodeDetector exists in pages, not in workers, so the page finds out.
+async function tellQrReader() {
+  const native = await nativeQrReader(window);
+  const ready = await navigator.serviceWorker.ready;
+  ready.active?.postMessage({ type: QR_READER_MESSAGE, native });
 }
 
 async function tellWorker(message) {

@@ -6,6 +6,8 @@
 // comes from the page.
 
 import { codeKey } from "/sw/codes.js";
+import { QR_READER_MESSAGE, nativeQrReader } from "/sw/qr-reader.js";
+
 const SCAN_INTERVAL_MS = 200; // ≈5 decodes a second: quick to react, light on the battery
 const PHOTO_LONG_EDGE = 1600; // a label fills enough of a photo at this size
 const REFERENCE_DB = "dutypwa"; // docs/offline.md: IndexedDB `dutypwa`, store `reference`
@@ -22,6 +24,7 @@ const photoInput = document.getElementById("scan-photo-input");
 const photoStatus = document.getElementById("scan-photo-status");
 const codeForm = document.getElementById("scan-code-form");
 const codeStatus = document.getElementById("scan-code-status");
+const offlineStatus = document.getElementById("scan-offline");
 const messages = document.getElementById("scan-messages").content;
 
 // The labels' origin (PUBLIC_BASE_URL) and the one this page is open on are both ours.
@@ -314,6 +317,24 @@ function readReference(siteCode) {
   });
 }
 
+// Offline readiness: at once where the browser reads QR codes itself; else when the worker
+// says it holds the reader (service-worker/qr-reader.js). The line is there from the start
+// ("preparing"), so the page does not move when it changes.
+async function showOfflineReadiness() {
+  if (await nativeQrReader(window)) {
+    say(offlineStatus, "offline-ready", "ok");
+    return;
+  }
+  if (!navigator.serviceWorker) return;
+  navigator.serviceWorker.addEventListener("message", (event) => {
+    const message = event.data ?? {};
+    if (message.type !== QR_READER_MESSAGE || message.native) return;
+    say(offlineStatus, message.ready ? "offline-ready" : "offline-not-ready", message.ready ? "ok" : "warn");
+  });
+  const registration = await navigator.serviceWorker.ready;
+  registration.active?.postMessage({ type: QR_READER_MESSAGE, native: false });
+}
+
 function noReader() {
   cameraWanted = false;
   stopCamera();
@@ -326,3 +347,4 @@ function noReader() {
 // Start: load the reader and open the camera at the same time.
 getDetector().then((detector) => detector || noReader());
 startCamera();
+showOfflineReadiness();
