@@ -1,12 +1,13 @@
-// Station mode (a tablet enrolled at a post): the live clock, back to the station home after
-// 60 s without a touch (the home page makes the server forget the person), the PIN pad's
-// keys, the inventory count steppers and the explanation a discrepancy needs.
+// Station mode (a tablet enrolled at a post): the live clock, leaving for the station home
+// after 60 s without a touch (the server forgets the person), the PIN pad's keys, the
+// inventory count steppers and the explanation a discrepancy needs.
 "use strict";
 
 (() => {
   const root = document.querySelector(".station");
   if (!root) return;
   const home = root.dataset.stationHome;
+  const leaveUrl = root.dataset.stationLeave;
   const timeZone = root.dataset.tz || undefined;
   const locale = root.dataset.locale || undefined;
 
@@ -34,12 +35,34 @@
   tick();
   setInterval(tick, 1000);
 
+  // Leaving ("Cancel", "Not you?", idle): the server forgets the person (a POST: GETs
+  // change nothing), then the home page loads — also when the server cannot be reached, so
+  // that the worker shows the offline station instead of a browser error page.
+  async function leave() {
+    try {
+      await fetch(leaveUrl, {
+        method: "POST",
+        headers: { "X-CSRFToken": document.querySelector('meta[name="csrf-token"]')?.content || "" },
+        credentials: "same-origin",
+        redirect: "manual",
+        signal: AbortSignal.timeout(3000),
+      });
+    } catch {
+      // Offline or too slow: the server forgets the person after 90 s idle anyway.
+    }
+    window.location.assign(home);
+  }
+  document.getElementById("station-leave")?.addEventListener("submit", (event) => {
+    event.preventDefault();
+    leave();
+  });
+
   // Idle: back home (the home page is reloaded too, so its state stays fresh).
   const idleMs = (Number(root.dataset.idleSeconds) || 60) * 1000;
   let idleTimer = null;
   function resetIdle() {
     clearTimeout(idleTimer);
-    idleTimer = setTimeout(() => window.location.assign(home), idleMs);
+    idleTimer = setTimeout(leave, idleMs);
   }
   for (const type of ["pointerdown", "keydown", "input", "scroll"]) {
     document.addEventListener(type, resetIdle, { passive: true, capture: true });

@@ -17,6 +17,9 @@ from sqlalchemy import select
 from dutypwa.models import Finding, Handover, HandoverEvent, Post, PostDuty, Site
 from tests.e2e.conftest import (
     A4_POINTS,
+    CHROMIUM,
+    CONTROLLED,
+    LAUNCH_ARGS,
     pdf_page_count,
     pdf_page_images,
     pdf_page_sizes,
@@ -40,17 +43,21 @@ SERVER_WAIT_MS = 30_000  # the machine is shared: be patient with the server
 
 
 @pytest.fixture
-def tablet(browser, live_server):
-    """A 1024 × 768 touch tablet in Chinese, without the service worker (online)."""
-    context = browser.new_context(
+def tablet(browser, live_server, tmp_path):
+    """A 1024 × 768 touch tablet in Chinese, online, as tablets are: a profile on disk with
+    the service worker installed and controlling the station pages."""
+    context = browser.browser_type.launch_persistent_context(
+        str(tmp_path / "tablet-profile"),
+        executable_path=CHROMIUM,
+        args=LAUNCH_ARGS,
+        headless=True,
         base_url=live_server.url,
         locale="zh-CN",
-        service_workers="block",
         viewport=TABLET,
         has_touch=True,
     )
     context.set_default_timeout(SERVER_WAIT_MS)
-    yield context.new_page()
+    yield context.pages[0] if context.pages else context.new_page()
     context.close()
 
 
@@ -197,6 +204,7 @@ def test_h2_h3_h5_h8_h12_two_people_hand_over_at_the_station_and_the_record_matc
     page.goto(f"/s/{SITE}/findings")
     assert path_of(page) == "/login"
     page.goto("/station")
+    page.wait_for_function(CONTROLLED)  # every station page from here on, as on a real tablet
     duty_card = page.locator(".station-duty")
     expect(page.locator(".station-post")).to_have_text(POST)
     overdue = duty.due_until.replace(tzinfo=UTC) <= datetime.now(UTC)
