@@ -44,6 +44,7 @@ from dutypwa.patrol import (
 )
 from dutypwa.photos import store_photo
 from dutypwa.roster import all_hands
+from dutypwa.roster import core as roster_core
 from dutypwa.roster.requests import create_request, parse_request
 from dutypwa.station import COOKIE as STATION_COOKIE
 from dutypwa.station_offline import STATION_KINDS, apply_handover_arrive, apply_handover_step
@@ -484,6 +485,8 @@ def reference():
                 "code": site.code,
                 "name": site.name,
                 "timezone": site.timezone,
+                # The published roster months the worker saves for reading offline.
+                "rosters": roster_core.offline_months(site, site.local(utcnow()).date()),
                 "areas": [{"id": area.id, "name": area.name} for area in site.areas],
                 "checkpoints": [
                     {

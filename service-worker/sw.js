@@ -14,6 +14,7 @@ import { flush } from "./sw/flush.js";
 import { opFromForm, outboxRoute, queuedFragment } from "./sw/ops.js";
 import { countsOf, enqueue, stationRecordsOf } from "./sw/outbox.js";
 import { QR_READER_MESSAGE, QR_READER_META, cacheMissing, installUrls } from "./sw/qr-reader.js";
+import { rosterPages, upToDate } from "./sw/rosters.js";
 
 // Filled in by dutypwa/pwa.py from url_for() when it serves this file. VERSION is a hash of
 // everything precached, so every deploy installs a new worker with fresh caches.
@@ -265,30 +266,19 @@ async function saveShells({ force = false } = {}) {
   // from any checkpoint (the page fills in the checkpoint from the reference data).
   const sites = await referenceSites(await database()).catch(() => []);
   const findingForms = sites.map((site) => findingFormPath(site.code));
-  // The published roster, readable offline: my shifts, and this and next month's grid
-  // (a month not published yet answers 404 and is not saved).
-  const rosters = sites.flatMap((site) => rosterPaths(site));
-  for (const path of [CHECKPOINT_SHELL_URL, SYNC_PAGE_URL, ...findingForms, ...rosters]) {
+  const shells = [CHECKPOINT_SHELL_URL, SYNC_PAGE_URL, ...findingForms].map((path) => ({ path, version: null }));
+  // The published roster, readable offline: my shifts, and the months the reference lists.
+  for (const { path, version } of [...shells, ...sites.flatMap(rosterPages)]) {
     // ignoreVary: the saved copy varies on Cookie and Accept-Encoding, this lookup has neither.
     const saved = await cache.match(path, { ignoreVary: true });
-    const age = saved ? Date.now() - responseDate(saved) : Infinity;
-    if (!force && age < SHELL_MAX_AGE_MS) continue;
+    // A roster month once per version; the rest when older than SHELL_MAX_AGE_MS.
+    const fresh = version === null ? saved && Date.now() - responseDate(saved) < SHELL_MAX_AGE_MS : upToDate(saved, version);
+    if (!force && fresh) continue;
     const response = await fetch(path, { cache: "no-store", redirect: "manual" });
     if (response.headers.get("X-Dutypwa-User") === user.id) {
       await savePage(new URL(path, self.location), response);
     }
   }
-}
-
-function rosterPaths(site, now = new Date()) {
-  const base = `/s/${encodeURIComponent(site.code)}/roster`;
-  const [year, month] = new Intl.DateTimeFormat("en-CA", { timeZone: site.timezone || undefined, year: "numeric", month: "2-digit" })
-    .format(now)
-    .split("-")
-    .map(Number);
-  const next = month === 12 ? [year + 1, 1] : [year, month + 1];
-  const label = ([y, m]) => `${y}-${String(m).padStart(2, "0")}`;
-  return [`${base}/mine`, `${base}/${label([year, month])}`, `${base}/${label(next)}`];
 }
 
 async function queueWrite(event, route) {

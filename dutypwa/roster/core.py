@@ -621,6 +621,24 @@ def publish(month: RosterMonth, *, by: User, now=None) -> None:
     _record(month, by, "publish")
 
 
+def offline_months(site: Site, today: date) -> list[dict]:
+    """The published months of the site a phone keeps for reading offline: this one and
+    the next (from `today`, the site's date), each with its version, so the service worker
+    fetches a month once per version and never asks for one that is not there."""
+    first = today.replace(day=1)
+    keys = [first.strftime("%Y-%m"), next_month(first).strftime("%Y-%m")]
+    months = db.session.scalars(
+        select(RosterMonth)
+        .where(
+            RosterMonth.site_id == site.id,
+            RosterMonth.month.in_(keys),
+            RosterMonth.status == "published",
+        )
+        .order_by(RosterMonth.month)
+    )
+    return [{"month": month.month, "version": month.version} for month in months]
+
+
 # What the pages draw
 
 

@@ -61,7 +61,7 @@ def _month_page(site, first, month, *, status=200, error=None):
     manager = current_user.role in MANAGERS
     grid = core.grid(month) if month else None
     members = site_members_of(site) if manager else []
-    return render(
+    response = render(
         "roster/month.html",
         status=status,
         site=site,
@@ -78,6 +78,10 @@ def _month_page(site, first, month, *, status=200, error=None):
         error=error,
         hard=[p for p, _s in grid.problems if p.severity == "hard"] if grid else [],
     )
+    if month is not None:
+        # The service worker keeps a saved copy until the version changes (sync.reference).
+        response.headers["X-Dutypwa-Roster-Version"] = str(month.version)
+    return response
 
 
 def site_members_of(site) -> list[User]:
