@@ -9,7 +9,7 @@ from flask_babel import get_locale
 from flask_login import current_user
 from sqlalchemy import event
 
-from dutypwa import config
+from dutypwa import config, heap
 from dutypwa.extensions import babel, compress, csrf, db, login_manager, migrate
 from dutypwa.http import buffer_static, local_time, security_headers
 
@@ -117,6 +117,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(excel_views.bp)
     errors.register(app)
     app.after_request(security_headers)
+    heap.freeze_after_requests(app)
     app.add_template_filter(local_time, "localtime")
     cli.register(app)
     app.jinja_env.globals["get_locale"] = get_locale

@@ -35,6 +35,11 @@ CLOCK_SKEW_FLAG_SECONDS = 300
 # Coverage page refresh interval (seconds) for the htmx poll.
 COVERAGE_REFRESH_SECONDS = 12
 
+# After how many requests a server process moves its warmed-up heap out of the garbage
+# collector's sight (dutypwa/heap.py): templates, catalogs and compiled statements are
+# loaded by the first requests. [] turns it off; tests never freeze.
+HEAP_FREEZE_AFTER_REQUESTS = [10, 100, 1000]
+
 # Largest CSV accepted by the checkpoint import.
 MAX_CONTENT_LENGTH = 16 * 1024 * 1024
 

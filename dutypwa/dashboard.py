@@ -6,7 +6,6 @@ few seconds and answers 304 when nothing it shows can have changed.
 """
 
 import hashlib
-from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -38,11 +37,12 @@ from dutypwa.models import (
     utcnow,
 )
 from dutypwa.models.checkpoint import listing_order
-from dutypwa.models.patrol import RouteRun, Slot, round_status
+from dutypwa.models.patrol import RoundMarks, RouteRun
 
 bp = Blueprint("dashboard", __name__)
 
 SEVERITY = {"never": 3, "overdue": 2, "due": 1, "on_time": 0}
+NEVER = datetime.min.replace(tzinfo=UTC)  # before any visit: "not due / overdue on any route"
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,24 +137,40 @@ def coverage_rows(site, now) -> list[CoverageRow]:
         .order_by(*listing_order())
     ).all()
     routes = db.session.scalars(select(Route).where(Route.site_id == site.id, Route.active)).all()
-    runs = {route.id: in_utc(route.last_run(now)) for route in routes}
-    routes_of = defaultdict(list)
+    marks = {route.id: marks_in_utc(route.last_run(now), now) for route in routes}
+    # The worst status over a checkpoint's routes is the one its latest marks give: keep
+    # two moments per checkpoint rather than a list of routes and a status for each (this
+    # page allocated tens of thousands of objects per poll, and the collector's full
+    # passes made its slowest answers; bench/coverage.py).
+    due_before: dict[int, datetime] = {}
+    overdue_before: dict[int, datetime] = {}
+    scheduled = set()
     for route_id, checkpoint_id in db.session.execute(
         select(RouteStop.route_id, RouteStop.checkpoint_id).where(
-            RouteStop.route_id.in_(list(runs))
+            RouteStop.route_id.in_(list(marks))
         )
     ):
-        routes_of[checkpoint_id].append(route_id)
+        scheduled.add(checkpoint_id)
+        route_marks = marks[route_id]
+        if route_marks is None:
+            continue
+        if route_marks.due_before > due_before.get(checkpoint_id, NEVER):
+            due_before[checkpoint_id] = route_marks.due_before
+        if (route_marks.overdue_before or NEVER) > overdue_before.get(checkpoint_id, NEVER):
+            overdue_before[checkpoint_id] = route_marks.overdue_before
 
     result = []
     for row in rows:
-        route_ids = routes_of[row.id]
-        if row.last_visit_at is None:
+        last_visit = row.last_visit_at
+        if last_visit is None:
             status = "never"
+        elif last_visit < overdue_before.get(row.id, NEVER):
+            status = "overdue"
+        elif last_visit < due_before.get(row.id, NEVER):
+            status = "due"
         else:
-            statuses = [round_status(runs[r], row.last_visit_at, now) for r in route_ids]
-            status = max(statuses or ["on_time"], key=SEVERITY.get)
-        result.append(CoverageRow(*row, status=status, scheduled=bool(route_ids)))
+            status = "on_time"
+        result.append(CoverageRow(*row, status=status, scheduled=row.id in scheduled))
     return result
 
 
@@ -267,14 +283,14 @@ def rostered_now(site, now) -> dict[int, list[RosterEntry]]:
     return found
 
 
-def in_utc(run: RouteRun | None) -> RouteRun | None:
-    """The same run with its times in UTC, like the visits and `now` it is compared with:
-    comparing datetimes across time zones costs a time-zone look-up each time, thousands
-    of times per page."""
+def marks_in_utc(run: RouteRun | None, now: datetime) -> RoundMarks | None:
+    """The run's marks in UTC, like the visits they are compared with: comparing datetimes
+    across time zones costs a time-zone look-up each time, thousands of times per page."""
     if run is None:
         return None
-    slots = tuple(Slot(slot.start.astimezone(UTC), slot.end.astimezone(UTC)) for slot in run.slots)
-    return RouteRun(run.start.astimezone(UTC), run.end.astimezone(UTC), slots)
+    marks = run.marks(now)
+    overdue_before = marks.overdue_before and marks.overdue_before.astimezone(UTC)
+    return RoundMarks(marks.due_before.astimezone(UTC), overdue_before)
 
 
 @bp.get("/s/<site_code>/coverage")

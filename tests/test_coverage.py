@@ -65,6 +65,24 @@ def test_missed_round_is_overdue(
     assert "badge-overdue" in page[page.index(f'id="cp-{checkpoint.id}"') :].split("</tr>")[0]
 
 
+def test_worst_status_over_a_checkpoints_routes(
+    client, login, supervisor, staff, site, make_checkpoint, make_route
+):
+    """A checkpoint on two routes shows the worse of its statuses on them: overdue on the
+    hourly route even though its daily route's only round has its visit."""
+    both = make_checkpoint(site, name="两条路线")
+    daily_only = make_checkpoint(site, name="只在日巡")
+    started = (datetime.now(site.tz) - timedelta(hours=5)).time().replace(minute=0, second=0)
+    make_route(site, [both], start=started, end=started, interval=60)
+    make_route(site, [both, daily_only], start=started, end=started, interval=24 * 60)
+    for checkpoint in (both, daily_only):
+        visit(checkpoint, staff, when=datetime.now(UTC) - timedelta(hours=4, minutes=30))
+    login(supervisor)
+    page = client.get(f"/s/{site.code}/coverage").get_data(as_text=True)
+    assert "badge-overdue" in page[page.index(f'id="cp-{both.id}"') :].split("</tr>")[0]
+    assert "badge-on_time" in page[page.index(f'id="cp-{daily_only.id}"') :].split("</tr>")[0]
+
+
 def test_htmx_gets_the_partial_and_304_when_unchanged(
     client, login, supervisor, staff, site, make_checkpoint
 ):

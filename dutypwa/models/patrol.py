@@ -24,6 +24,25 @@ class Slot:
     end: datetime
 
 
+@dataclass(frozen=True, slots=True)
+class RoundMarks:
+    """A run's rounds at one moment, reduced to two moments that are the same for every
+    checkpoint on it: a last visit before `overdue_before` is overdue, before `due_before`
+    due, else on time (round_status). Worked out once per route, not once per checkpoint."""
+
+    due_before: datetime
+    overdue_before: datetime | None
+
+    def status(self, last_visit: datetime | None) -> str:
+        if self.overdue_before is not None and (
+            last_visit is None or last_visit < self.overdue_before
+        ):
+            return "overdue"
+        if last_visit is None or last_visit < self.due_before:
+            return "due"
+        return "on_time"
+
+
 @dataclass(frozen=True)
 class RouteRun:
     """One window of a route, e.g. the night of 20:00 to 06:00, split into slots."""
@@ -31,6 +50,16 @@ class RouteRun:
     start: datetime
     end: datetime
     slots: tuple[Slot, ...]
+
+    def marks(self, now: datetime) -> RoundMarks:
+        """Due: the current round has started and the checkpoint was not visited in it
+        yet. Overdue: a round ended without a visit (the last one once the window is
+        over, else the round before the current one)."""
+        past = [slot for slot in self.slots if slot.start <= now]
+        current = past[-1]
+        if now >= self.end:
+            return RoundMarks(current.start, current.start)
+        return RoundMarks(current.start, past[-2].start if len(past) > 1 else None)
 
 
 class Route(Base):
@@ -110,16 +139,7 @@ def round_status(run: RouteRun | None, last_visit: datetime | None, now: datetim
     """
     if run is None:
         return "on_time"
-    past = [slot for slot in run.slots if slot.start <= now]
-    current = past[-1]
-    visited_now = last_visit is not None and last_visit >= current.start
-    if visited_now:
-        return "on_time"
-    if now >= run.end:
-        return "overdue"
-    if len(past) > 1 and (last_visit is None or last_visit < past[-2].start):
-        return "overdue"
-    return "due"
+    return run.marks(now).status(last_visit)
 
 
 class RouteStop(Base):
