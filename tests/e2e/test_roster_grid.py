@@ -63,6 +63,37 @@ COVERAGE = """async () => {
 }"""
 
 
+# How the grid sits on the screen: whether it scrolls sideways, how wide it is, chips whose
+# text is cut or that stick out of their card, and the sticky name column and day header.
+LAYOUT = """() => {
+  const scroller = document.querySelector('.roster-scroll');
+  const card = document.querySelector('.roster-tools').getBoundingClientRect();
+  const chips = [...document.querySelectorAll('.roster-tools .legend .pill')];
+  const cut = (element) => element.scrollWidth > element.clientWidth + 1;
+  return {
+    width: scroller.getBoundingClientRect().width,
+    scrollsSideways: scroller.scrollWidth > scroller.clientWidth,
+    chipsCut: chips.filter((chip) => cut(chip) || chip.getBoundingClientRect().right > card.right)
+      .map((chip) => chip.textContent.trim()),
+    codesCut: [...document.querySelectorAll('.roster-grid .cell-code')].filter(cut).length,
+    sticky: [...document.querySelectorAll('thead th, tr.person-row > th, tr.coverage-row > th')]
+      .every((cell) => getComputedStyle(cell).position === 'sticky'),
+  };
+}"""
+# Scrolls the grid sideways: where the first name and the corner above it are then.
+SCROLLED = """() => {
+  const scroller = document.querySelector('.roster-scroll');
+  scroller.scrollLeft = 400;
+  const row = document.querySelector('tr.person-row');
+  return {
+    scrolled: scroller.scrollLeft,
+    left: scroller.getBoundingClientRect().left + scroller.clientLeft,
+    name: row.cells[0].getBoundingClientRect().left,
+    header: document.querySelector('thead th.corner').getBoundingClientRect().left,
+  };
+}"""
+
+
 def _rotation(first: date):
     """(day, person index, code) of the rotation from the last night of the month before."""
     days = [first - timedelta(days=1), *core.month_days(first)]
@@ -122,6 +153,27 @@ def _edit(page, person: str, day: date, code: str) -> int:
     return answer.value.status
 
 
+def _assert_layout(page, screen: str, shot) -> None:
+    """§2: full width on a desk, sticky names and days, chips never cut, and the grid the
+    only thing that scrolls sideways (the page's width is checked in _assert_whole)."""
+    layout = page.evaluate(LAYOUT)
+    assert layout["chipsCut"] == [], f"chips cut: {layout['chipsCut']}"
+    assert layout["codesCut"] == 0
+    assert layout["sticky"], "the name column and the day header must be sticky"
+    if screen == "desktop":
+        # The whole month at 1366 px, across the screen (the page once stopped at 1100 px).
+        assert not layout["scrollsSideways"], layout
+        assert layout["width"] >= page.viewport_size["width"] - 64, layout
+        return
+    assert layout["scrollsSideways"], layout
+    scrolled = page.evaluate(SCROLLED)
+    assert scrolled["scrolled"] > 0
+    assert abs(scrolled["name"] - scrolled["left"]) < 1, scrolled  # the name stays put
+    assert abs(scrolled["header"] - scrolled["left"]) < 1, scrolled
+    shot(page.locator(".roster-scroll"), "roster-grid-phone-0-scrolled")
+    page.evaluate("document.querySelector('.roster-scroll').scrollLeft = 0")
+
+
 def _assert_whole(page, what: str) -> None:
     table = page.evaluate(TABLE)
     assert table["columns"] == 33, table  # 人员, 31 days, 工时
@@ -150,6 +202,7 @@ def test_r1_r5_the_grid_stays_whole_after_edits_accepted_and_refused(
     coverage = page.locator("tr.coverage-row")
     expect(coverage.locator("td.gap")).to_have_count(2)  # the 15th's evening, the 16th's morning
     _assert_whole(page, "as drawn")
+    _assert_layout(page, screen, shot)
     page.fill("#roster-reason", "陈杰临时顶班")
 
     # 1. Accepted: 陈杰, resting on the 30th, takes the duty manager's shift (值).
