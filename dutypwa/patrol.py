@@ -337,6 +337,27 @@ def checkin(token: str):
     )
 
 
+def checkin_result(op_id: str):
+    """The server's answer to a check-in that came through the outbox (pwa.op_result), the
+    same as its form post's, with the checkpoint's last visit; None until it has arrived."""
+    checkin = db.session.get(CheckIn, op_id)
+    if checkin is None:
+        return None
+    site = site_or_403(checkin.checkpoint.site.code)
+    if not current_user.is_manager and checkin.user_id != current_user.id:
+        abort(403, description=_("Only supervisors see other people's check-ins."))
+    return render(
+        "patrol/checkin_done.html",
+        "patrol/_checkin_done.html",
+        checkpoint=checkin.checkpoint,
+        site=site,
+        checkin=checkin,
+        created=True,
+        state=db.session.get(CheckpointState, checkin.checkpoint_id),
+        **recheck_outcome(checkin, {}),
+    )
+
+
 def recheck_outcome(checkin: CheckIn, answered: Mapping[str, str]) -> dict:
     """What became of a check-in's re-check answers: the steps recorded and the answers
     left out because their item is gone or was closed meanwhile."""

@@ -1,5 +1,6 @@
 """The installable app: service worker, web app manifest, offline page, offline checkpoint
-shell and sync page (docs/offline.md).
+shell, sync page, and the server's answer to a write the worker queued, once it has arrived
+(docs/offline.md).
 
 The worker is served from the root (scope "/") with its precache list and version filled
 in; the version hashes everything it precaches, so every deploy makes browsers update it.
@@ -15,7 +16,11 @@ from pathlib import Path
 from flask import Blueprint, Response, abort, current_app, request, url_for
 from flask_login import current_user, login_required
 
+from dutypwa import patrol
+from dutypwa.dutylog import views as dutylog_views
+from dutypwa.findings import views as findings_views
 from dutypwa.http import render
+from dutypwa.roster import all_hands_views, request_views
 
 bp = Blueprint("pwa", __name__)
 
@@ -110,6 +115,31 @@ def checkpoint_shell():
 def sync_page():
     """What this person's phone still has to send; the list is drawn from IndexedDB."""
     return render("pwa/sync.html")
+
+
+# What became of a write the worker queued (docs/offline.md, "After the flush"): the
+# server's own answer for that op, the same partial its form post gets, so the page swaps
+# it in for the "saved on this phone" note. One entry per kind in ops.js OUTBOX_ROUTES.
+OP_RESULTS = {
+    "checkin": patrol.checkin_result,
+    "finding": findings_views.finding_result,
+    "finding_step": findings_views.step_result,
+    "duty_entry": dutylog_views.entry_result,
+    "duty_step": dutylog_views.step_result,
+    "roster_request": request_views.request_result,
+    "all_hands_ack": all_hands_views.ack_result,
+}
+
+
+@bp.get("/ops/<kind>/<uuid:op_id>")
+@login_required
+def op_result(kind: str, op_id):
+    """204 while the server does not have the op (htmx swaps nothing), else its answer."""
+    if kind not in OP_RESULTS:
+        abort(404)
+    response = OP_RESULTS[kind](str(op_id)) or Response(status=204)
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 @bp.after_app_request

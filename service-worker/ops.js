@@ -122,11 +122,17 @@ export async function sha256Hex(bytes) {
 const ESCAPES = { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" };
 const escapeHtml = (text) => String(text).replace(/[&<>"']/g, (char) => ESCAPES[char]);
 
+// Where the page asks for the server's answer to an op once it has arrived (pwa.op_result):
+// the partial the form post would have got, which then replaces the queued fragment.
+export const resultUrl = (kind, id) => `/ops/${encodeURIComponent(kind)}/${encodeURIComponent(id)}`;
+
 // The 202 answer to a queued form: htmx swaps it like the server's answer. The sentence
-// comes from the form (`_queued`), translated by the server.
+// comes from the form (`_queued`), translated by the server; static/offline.js adds the
+// "not applied yet" mark and, once sent, swaps in the server's answer from data-result.
 export function queuedFragment(route, record, text) {
   return (
-    `<section id="${route.done}" class="card queued" data-op-id="${escapeHtml(record.id)}" role="status">` +
+    `<section id="${route.done}" class="card queued" data-op-id="${escapeHtml(record.id)}" ` +
+    `data-result="${escapeHtml(resultUrl(route.kind, record.id))}" role="status">` +
     `<p class="queued-text">${escapeHtml(text)}</p></section>`
   );
 }

@@ -61,6 +61,7 @@ EXPECTED = {
     "pwa.offline": PUBLIC,
     "pwa.checkpoint_shell": EVERYONE,
     "pwa.sync_page": EVERYONE,
+    "pwa.op_result": EVERYONE,  # the server's answer to one's own queued write (or a manager's)
     **{f"repetition.{name}": MANAGERS for name in ("index", "show", "update", "send", "scan")},
     **{
         f"supervisor.{name}": MANAGERS
@@ -192,6 +193,8 @@ def world(make_site, make_user, make_area, make_post, make_checkpoint, make_rout
             "token": checkpoint.token,
             "checkpoint_id": checkpoint.id,
             "checkin_id": checkin.id,
+            "kind": "checkin",  # pwa.op_result: what became of a queued check-in
+            "op_id": checkin.id,
             "area_id": area.id,
             "post_id": post.id,
             "route_id": route.id,

@@ -19,6 +19,7 @@ from dutypwa.dutylog.registers import (
     follow_up_refusal,
 )
 from dutypwa.dutylog.shifts import follow_ups_query
+from dutypwa.dutylog.views import LABELS as ENTRY_LABELS
 from dutypwa.dutylog.views import LOG_ROLES, bp
 from dutypwa.errors import DomainError
 from dutypwa.extensions import db
@@ -55,6 +56,9 @@ def create_follow_up(site_code: str, entry_id: str):
         db.session.rollback()
         message = _("Another number was given at the same moment. Try again.")
         raise DomainError(message, 409) from None
+    if is_htmx():  # from the entry's card (_entry_done.html): the card with the number
+        return render("dutylog/entry_done.html", "dutylog/_entry_done.html", site=site,
+                      entry=entry, created=True, **ENTRY_LABELS)  # fmt: skip
     return redirect(url_for(".follow_up", site_code=site.code, follow_up_id=follow_up.id), 303)
 
 

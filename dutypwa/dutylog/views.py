@@ -35,7 +35,7 @@ from dutypwa.errors import DomainError
 from dutypwa.escalation import timeline as escalation_timeline
 from dutypwa.extensions import db
 from dutypwa.http import is_htmx, render
-from dutypwa.models import DutyEntry, Post, Site, utcnow
+from dutypwa.models import DutyEntry, DutyEntryEvent, Post, Site, utcnow
 from dutypwa.models.dutylog import ENTRY_KINDS, ENTRY_STATES
 from dutypwa.nonconformities import team_label
 from dutypwa.patrol import PATROL_ROLES, parse_device_time
@@ -258,4 +258,34 @@ def record(site_code: str):
         record=duty_record(site, shift, post.id if post else None),
         now=utcnow(),
         **LABELS,
+    )
+
+
+# What a person sees once a write queued on their phone reached the server (pwa.op_result):
+# the same partial its form post answers with; None until it has arrived.
+
+
+def entry_result(op_id: str):
+    entry = db.session.get(DutyEntry, op_id)
+    if entry is None:
+        return None
+    site = site_or_403(entry.site.code)
+    return render(
+        "dutylog/entry_done.html",
+        "dutylog/_entry_done.html",
+        site=site,
+        entry=entry,
+        created=True,
+        **LABELS,
+    )
+
+
+def step_result(op_id: str):
+    event = db.session.get(DutyEntryEvent, op_id)
+    if event is None:
+        return None
+    entry = event.entry
+    site = site_or_403(entry.site.code)
+    return render(
+        "dutylog/show.html", "dutylog/_step_done.html", **_entry_context(site, entry, event=event)
     )

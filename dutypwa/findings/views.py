@@ -232,3 +232,31 @@ def step(site_code: str, finding_id: str):
         status=201 if created else 200,
         **detail_context(site, finding, event=event, created=created, oob=is_htmx()),
     )
+
+
+# What a person sees once a write queued on their phone reached the server (pwa.op_result):
+# the same partial its form post answers with; None until it has arrived.
+
+
+def finding_result(op_id: str):
+    finding = db.session.get(Finding, op_id)
+    if finding is None:
+        return None
+    site = site_or_403(db.session.get(Site, finding.site_id).code)
+    return render(
+        "findings/done.html", "findings/_done.html", site=site, finding=finding, created=True
+    )
+
+
+def step_result(op_id: str):
+    """The step's answer with the item's state, photos and timeline swapped out of band."""
+    event = db.session.get(FindingEvent, op_id)
+    if event is None:
+        return None
+    finding = event.finding
+    site = site_or_403(db.session.get(Site, finding.site_id).code)
+    return render(
+        "findings/show.html",
+        "findings/_step_done.html",
+        **detail_context(site, finding, event=event, created=True, oob=is_htmx()),
+    )

@@ -7,7 +7,7 @@ page and answers "I have read it" / "I am on site" — a form the outbox queues 
 
 import uuid
 
-from flask import Blueprint, current_app, g, redirect, request, url_for
+from flask import Blueprint, abort, current_app, g, redirect, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy.exc import SQLAlchemyError
@@ -16,7 +16,16 @@ from dutypwa.access import roles_required, site_or_403
 from dutypwa.errors import DomainError
 from dutypwa.extensions import db
 from dutypwa.http import is_htmx, render, safe_next
-from dutypwa.models import ALL_HANDS_KINDS, MANAGERS, ROLES, RosterRequest, Site, utcnow
+from dutypwa.models import (
+    ALL_HANDS_KINDS,
+    MANAGERS,
+    ROLES,
+    AllHands,
+    AllHandsAck,
+    RosterRequest,
+    Site,
+    utcnow,
+)
 from dutypwa.patrol import parse_device_time
 from dutypwa.roster import all_hands
 from dutypwa.roster.comptime import format_minutes
@@ -194,3 +203,18 @@ def ack(site_code: str, all_hands_id: str):
     standing = all_hands.standings_of(period)[current_user.id]
     return render("all_hands/_ack.html", status=201 if created else 200, period=period,
                   ack_status=standing.status, answered=True)  # fmt: skip
+
+
+def ack_result(op_id: str):
+    """A person's answer queued on the phone, once it reached the server (pwa.op_result):
+    their standing now, as the form post answers; None until then."""
+    ack = db.session.get(AllHandsAck, op_id)
+    if ack is None:
+        return None
+    period = db.session.get(AllHands, ack.all_hands_id)
+    site_or_403(period.site.code)
+    if ack.user_id != current_user.id:
+        abort(404)
+    standing = all_hands.standings_of(period)[current_user.id]
+    return render("all_hands/_ack.html", period=period, ack_status=standing.status,
+                  answered=True)  # fmt: skip

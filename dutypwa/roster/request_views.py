@@ -153,6 +153,19 @@ def create(site_code: str):
                   site=site, asked=asked, created=created)  # fmt: skip
 
 
+def request_result(op_id: str):
+    """The answer to a request queued on the phone, once it reached the server (pwa.op_result);
+    None until then."""
+    asked = db.session.get(RosterRequest, op_id)
+    if asked is None:
+        return None
+    site = site_or_403(asked.site.code)
+    if asked.requester_id != current_user.id and not current_user.is_manager:
+        abort(404, description=_("There is no such request at this site."))
+    return render("roster/requests_done.html", "roster/_requests_done.html", site=site,
+                  asked=asked, created=True)  # fmt: skip
+
+
 def _refused(site: Site, message: str, status: int):
     db.session.rollback()
     context = _form_context(site, request.form, error=message)

@@ -247,28 +247,82 @@ function drawProgress({ flushing: busy, sent = 0, total = 0 }) {
   bar.value = Math.min(sent, bar.max);
 }
 
-// The worker's 202 answers (section.queued) say "saved on this phone"; once the record
-// has left the outbox they say it was sent, or why it was not accepted.
+// The worker's 202 answers (section.queued) say "saved on this phone" and that it is not
+// applied yet. Once the server has the op (its record left the outbox, or only its photos
+// are still to upload), the server's own answer for it (data-result: the partial its form
+// post gets, the item's other parts out of band) takes the note's place; a refused op says
+// why. One way for every kind of op (docs/offline.md, "After the flush").
+const QUEUED_ANSWERS = ".queued[data-op-id]:not(.synced):not(.not-accepted)";
+// Answers being looked at now: the after-swap hook and the worker's message may both ask.
+const inHand = new WeakSet();
+
 async function markQueuedAnswers() {
-  const answers = document.querySelectorAll(".queued[data-op-id]:not(.synced)");
+  const answers = [...document.querySelectorAll(QUEUED_ANSWERS)].filter((answer) => !inHand.has(answer));
   if (!answers.length) return;
+  for (const answer of answers) inHand.add(answer);
   const db = await databaseReady;
   for (const answer of answers) {
     const text = answer.querySelector(".queued-text");
     if (text && !text.textContent.trim()) text.textContent = texts.queued ?? "";
     const record = db ? await getRecord(db, answer.dataset.opId) : null;
-    if (record && record.state !== "rejected") continue;
-    const note = answer.querySelector(".sync-note") ?? answer.appendChild(document.createElement("p"));
-    note.className = "sync-note";
-    if (record) {
-      answer.classList.add("not-accepted");
-      note.textContent = fill(texts.notAccepted, { reason: record.last_error ?? "" });
+    if (record?.state === "rejected") {
+      notAccepted(answer, record);
+    } else if (!record || record.state === "sent") {
+      await showServersAnswer(answer);
     } else {
-      answer.classList.add("synced");
-      note.textContent = texts.synced ?? "";
+      markNotApplied(answer);
     }
+    inHand.delete(answer);
   }
 }
+
+function markNotApplied(answer) {
+  if (answer.querySelector(".queued-pending") || !texts.queuedPending) return;
+  const mark = answer.appendChild(document.createElement("p"));
+  mark.className = "queued-pending";
+  mark.textContent = texts.queuedPending;
+}
+
+function notAccepted(answer, record) {
+  answer.querySelector(".queued-pending")?.remove();
+  const note = answer.querySelector(".sync-note") ?? answer.appendChild(document.createElement("p"));
+  note.className = "sync-note";
+  answer.classList.add("not-accepted");
+  note.textContent = fill(texts.notAccepted, { reason: record.last_error ?? "" });
+}
+
+async function showServersAnswer(answer) {
+  const { id } = answer;
+  if (answer.dataset.result && window.htmx) {
+    await window.htmx
+      .ajax("GET", answer.dataset.result, { source: answer, target: answer, swap: "outerHTML" })
+      .catch((error) => console.warn("the server's answer was not shown", error));
+  }
+  if (!answer.isConnected) {
+    // The server's answer has the same root id; mark it as the outcome of a queued write.
+    document.getElementById(id)?.classList.add("synced");
+    return;
+  }
+  // No answer to show (no network right now, or an op kind without one): one status line.
+  answer.querySelector(".queued-pending")?.remove();
+  answer.classList.add("synced");
+  const text = answer.querySelector(".queued-text") ?? answer.appendChild(document.createElement("p"));
+  text.className = "queued-text";
+  text.textContent = texts.synced ?? "";
+}
+
+// Only the server's answer replaces a queued note: an error page (htmx swaps 4xx/5xx) or
+// nothing (204: not arrived) leaves it as it is.
+document.addEventListener("htmx:before:response", (event) => {
+  const ctx = event.detail?.ctx;
+  if (ctx?.sourceElement?.matches?.(".queued[data-op-id]") && ctx.response?.status !== 200) {
+    event.preventDefault();
+  }
+});
+// A queued note just swapped in: mark it, or show the answer if the flush already sent it.
+document.addEventListener("htmx:after:swap", () => {
+  if (document.querySelector(QUEUED_ANSWERS)) markQueuedAnswers();
+});
 
 // How long after logging in a missing marker still means "not written yet", not "evicted".
 const FRESH_LOGIN_MS = 10 * 60 * 1000;

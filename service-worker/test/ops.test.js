@@ -106,6 +106,13 @@ test("the queued fragment has the server answer's root id and escapes the senten
   assert.ok(html.includes("Saved &lt;b&gt;here&lt;/b&gt; &amp; safe"));
 });
 
+test("every queued fragment says where the server's answer for its op will be", () => {
+  for (const route of OUTBOX_ROUTES) {
+    const html = queuedFragment(route, { id: OP_ID }, "queued");
+    assert.ok(html.includes(` data-result="/ops/${route.kind}/${OP_ID}"`), route.kind);
+  }
+});
+
 test("a lifecycle step keeps its form fields, site, subject and photos", async () => {
   const id = "0b7e3f5c-2a44-4d3e-9a7b-1c2d3e4f5a6b";
   const route = outboxRoute("POST", `${BASE}/s/CUIHU/findings/${id}/steps`);
