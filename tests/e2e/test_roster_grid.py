@@ -21,6 +21,7 @@ from dutypwa.extensions import db
 from dutypwa.models import Post, Site, User
 from dutypwa.roster import core
 from tests.e2e.conftest import CONTROLLED, submit_login
+from tests.e2e.health import page_problems, watch
 
 pytestmark = pytest.mark.e2e
 
@@ -174,7 +175,7 @@ def _assert_layout(page, screen: str, shot) -> None:
     page.evaluate("document.querySelector('.roster-scroll').scrollLeft = 0")
 
 
-def _assert_whole(page, what: str) -> None:
+def _assert_whole(page, what: str, *, refused: str = "", axe: bool = False) -> None:
     table = page.evaluate(TABLE)
     assert table["columns"] == 33, table  # 人员, 31 days, 工时
     assert table["torn"] == [], f"{what}: rows torn {table['torn']}"
@@ -183,6 +184,9 @@ def _assert_whole(page, what: str) -> None:
     assert table["scrollWidth"] <= table["innerWidth"], f"{what}: the page scrolls sideways"
     coverage = page.evaluate(COVERAGE)
     assert coverage["shown"] == coverage["server"], f"{what}: stale coverage row"
+    # The page-health checks after the swap (tests/e2e/health.py); a refusal answers 422.
+    problems = [p for p in page_problems(page, axe=axe) if not refused or refused not in p]
+    assert problems == [], f"{what}: {problems}"
 
 
 @pytest.mark.parametrize("screen", SCREENS)
@@ -195,13 +199,14 @@ def test_r1_r5_the_grid_stays_whole_after_edits_accepted_and_refused(
     assert _code(first, 1, GAP_DAY) == "N"
 
     page = app_profile.open(**SCREENS[screen])
+    watch(page)
     page.goto("/login")
     submit_login(page, "2001")
     page.wait_for_function(CONTROLLED)
     page.goto(f"/s/CUIHU/roster/{first:%Y-%m}")
     coverage = page.locator("tr.coverage-row")
     expect(coverage.locator("td.gap")).to_have_count(2)  # the 15th's evening, the 16th's morning
-    _assert_whole(page, "as drawn")
+    _assert_whole(page, "as drawn", axe=True)
     _assert_layout(page, screen, shot)
     page.fill("#roster-reason", "陈杰临时顶班")
 
@@ -221,7 +226,9 @@ def test_r1_r5_the_grid_stays_whole_after_edits_accepted_and_refused(
     expect(cell).to_have_class("cell filled refused")
     expect(cell.locator("input")).to_have_value("N")
     expect(cell.locator(".cell-error")).to_be_visible()
-    _assert_whole(page, "after a refused edit")
+    _assert_whole(
+        page, "after a refused edit", refused=f"422 for POST /s/CUIHU/roster/{first:%Y-%m}/cell"
+    )
     shot(page, f"roster-grid-{screen}-2-refused")
 
     # 3. Accepted, and the coverage row changes: 刘芳 takes the missing night of the 15th.
