@@ -20,6 +20,7 @@ from tests.e2e.conftest import (
     wait_for_script,
     wait_until,
 )
+from tests.e2e.health import check_page_health, watch
 
 pytestmark = pytest.mark.e2e
 
@@ -147,6 +148,7 @@ def test_d12_a_key_goes_out_with_approval_and_comes_back(phone, login_as, server
     key = f"水泵房钥匙 {secrets.token_hex(3)}"
     page = phone()
     page.set_viewport_size(PHONE_740)
+    watch(page)
     login_as(page, "1002")
     page.goto(f"/s/{SITE}/keys")
     form = page.locator("#keys form:has(input[name=key_name])")
@@ -157,10 +159,12 @@ def test_d12_a_key_goes_out_with_approval_and_comes_back(phone, login_as, server
     form.locator("button[type=submit]").tap()
     row = page.locator(".key-out", has_text=key)
     expect(row).to_contain_text("李娜")
+    check_page_health(page, "the keys register after a key went out")
     shot(page, "dutylog-7-key-out")
     row.locator("button[type=submit]").tap()
     expect(page.locator(".key-out", has_text=key)).to_have_count(0)
     expect(page.locator("#keys .list")).to_contain_text(key)
+    check_page_health(page, "the keys register after the key came back")
     shot(page, "dutylog-8-key-returned")
 
 

@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 
 from dutypwa.models import Checkpoint, Finding, FindingEvent, FindingPhoto, Photo
 from tests.e2e.conftest import phone_photo, start_app, wait_until
+from tests.e2e.health import check_page_health, watch
 
 pytestmark = pytest.mark.e2e
 
@@ -84,6 +85,7 @@ def test_d1_nonconformity_raised_offline_assigned_corrected_verified(
 
     # The supervisor finds it in the open-items list and assigns it to the staff member.
     supervisor = desktop()
+    watch(supervisor)
     login_as(supervisor, "2001")
     supervisor.goto(f"/s/{SITE}/findings")
     search = supervisor.locator("#finding-filters input[name=q]")
@@ -93,6 +95,7 @@ def test_d1_nonconformity_raised_offline_assigned_corrected_verified(
     expect(row).to_be_visible()
     expect(supervisor.locator(".finding-row")).to_have_count(1)
     assert "q=" in supervisor.url  # the filters are in the address (hx-push-url)
+    check_page_health(supervisor, "the open items after the search swap")
     shot(supervisor, "nc-2-supervisor-list")
     row.locator("a").click()
     supervisor.wait_for_url(f"**/findings/{finding_id}")
@@ -104,6 +107,7 @@ def test_d1_nonconformity_raised_offline_assigned_corrected_verified(
     expect(supervisor.locator("#step-done")).to_be_visible()
     timeline = supervisor.locator("#finding-timeline")
     expect(timeline.locator("[data-action=assign]")).to_contain_text(staff.display_name)
+    check_page_health(supervisor, "the nonconformity after the assign swap")
     shot(supervisor, "nc-3-supervisor-assigned")
 
     # The staff member finds it among their own, and corrects it with an after-photo, offline.
@@ -153,6 +157,7 @@ def test_d1_nonconformity_raised_offline_assigned_corrected_verified(
     expect(verify).to_be_visible()
     answered(supervisor, steps_url, 201, verify.locator("button[type=submit]").click)
     expect(supervisor.locator("#step-done")).to_be_visible()
+    check_page_health(supervisor, "the nonconformity after the verify swap")
     supervisor.goto(detail)
     expect(supervisor.locator("#finding-head .state-closed")).to_be_visible()
     events = supervisor.locator("#finding-timeline li.event")
