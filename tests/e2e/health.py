@@ -78,13 +78,21 @@ _LOOK = """(scrolling) => {
   const problems = [];
   const root = document.documentElement;
   const allowed = (element) => scrolling.some((selector) => element.closest(selector));
+  // Content inside a scroller is clipped by it; the scroller is judged on its own below.
+  const clipped = (element) => {
+    for (let parent = element.parentElement; parent && parent !== document.body;
+      parent = parent.parentElement) {
+      if (getComputedStyle(parent).overflowX !== 'visible') return true;
+    }
+    return false;
+  };
   const describe = (element) => element.tagName.toLowerCase()
     + (element.id ? '#' + element.id : '')
     + (element.classList.length ? '.' + [...element.classList].join('.') : '');
   if (root.scrollWidth > window.innerWidth) {
     const wide = [...document.body.querySelectorAll('*')].filter((element) => {
       const box = element.getBoundingClientRect();
-      return box.width > 0 && box.right > window.innerWidth + 1 && !allowed(element);
+      return box.width > 0 && box.right > window.innerWidth + 1 && !clipped(element);
     }).slice(0, 4).map((element) => `${describe(element)} (right edge ${Math.round(
       element.getBoundingClientRect().right)})`);
     problems.push(`the page is ${root.scrollWidth} px wide in a ${window.innerWidth} px window: `

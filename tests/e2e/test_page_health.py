@@ -187,7 +187,7 @@ def crawl_server(_browser_available, tmp_path_factory, artifacts):
 
 
 @pytest.fixture(scope="module")
-def app(crawl_server):
+def crawl_app(crawl_server):
     """The app (its url_map, its verbs) on the crawl server's database."""
     app = create_app({"SQLALCHEMY_DATABASE_URI": crawl_server.database_url, "SECRET_KEY": "x"})
     with app.app_context(), app.test_request_context():
@@ -217,6 +217,14 @@ def crawl_db(crawl_server):
     server_db.engine.dispose()
 
 
+# What demo_values fills in: the arguments of the crawled endpoints' URLs.
+DEMO_ARGUMENTS = {
+    "site_code", "token", "checkpoint_id", "checkin_id", "area_id", "post_id", "route_id",
+    "finding_id", "entry_id", "follow_up_id", "report_id", "handover_id", "user_id",
+    "site_id", "year", "day", "month", "request_id", "all_hands_id",
+}  # fmt: skip
+
+
 def demo_values(server_db: ServerDB, role: str, username: str) -> dict:
     """What the URLs need, from the server's database: one demo object of each kind."""
 
@@ -230,7 +238,7 @@ def demo_values(server_db: ServerDB, role: str, username: str) -> dict:
     month = first(RosterMonth, RosterMonth.status == "published", order=RosterMonth.month.desc())
     site = server_db.scalar(select(Site).where(Site.code == SITE))
     person = server_db.user(username) if role == "staff" else staff
-    return {
+    values = {
         "site_code": SITE,
         "token": checkpoint.token,
         "checkpoint_id": checkpoint.id,
@@ -251,6 +259,8 @@ def demo_values(server_db: ServerDB, role: str, username: str) -> dict:
         "request_id": first(RosterRequest).id,
         "all_hands_id": first(AllHands).id,
     }
+    assert set(values) == DEMO_ARGUMENTS
+    return values
 
 
 # The crawl
@@ -377,16 +387,16 @@ TOTALS: dict[str, tuple[int, int]] = {}
 
 
 @pytest.mark.parametrize("run", PASSES, ids=lambda run: run.name)
-def test_page_health(run, app, crawl_server, crawl_db, browser, login_as, tmp_path, capsys):
+def test_page_health(run, crawl_app, crawl_server, crawl_db, browser, login_as, tmp_path, capsys):
     """Every page this role may use, at this size, healthy; none left unvisited."""
     started = time.monotonic()
-    rules = get_rules(app)
-    endpoints = required(app, run.role)
+    rules = get_rules(crawl_app)
+    endpoints = required(crawl_app, run.role)
     values = demo_values(crawl_db, run.role, run.username)
     profile = AppProfile(browser.browser_type, tmp_path / "profile", crawl_server.url)
     try:
         page = start_app(profile, login_as, run.username, **SIZES[run.size])
-        crawl = Crawl(app, run.role, page, run.axe)
+        crawl = Crawl(crawl_app, run.role, page, run.axe)
         watch(page)
         page.on("response", crawl.note_loaded)
         if run.role == "station":
@@ -413,6 +423,77 @@ def test_page_health(run, app, crawl_server, crawl_db, browser, login_as, tmp_pa
     failures = crawl.problems
     if missing:
         failures.append(f"endpoints this role may use were not visited: {missing}")
-    if unmatrixed(app):
-        failures.append(f"GET endpoints not in the authorisation matrix: {unmatrixed(app)}")
+    if unmatrixed(crawl_app):
+        failures.append(f"GET endpoints not in the authorisation matrix: {unmatrixed(crawl_app)}")
     assert not failures, f"{run.name}: {len(failures)} problems:\n" + "\n".join(failures)
+
+
+@pytest.mark.parametrize("run", PASSES, ids=lambda run: run.name)
+def test_the_crawl_has_a_way_to_every_page(run):
+    """Without a browser, at once: each endpoint the role may use is built from demo
+    values, swapped in on a host page the role opens, fetched by the pages, or walked
+    through on the station — so a new route the crawl does not know fails here first."""
+    app = create_app({"SQLALCHEMY_DATABASE_URI": "sqlite://", "SECRET_KEY": "x"})
+    rules, endpoints = get_rules(app), required(app, run.role)
+    hosts = {fragment: host for host, chain in SWAPS.items() for fragment in chain}
+    if run.role == "station":
+        assert endpoints - {"auth.login", "pwa.offline"} == set(STATION_PAGES)
+        return
+    for endpoint in endpoints:
+        if endpoint in FRAGMENTS:
+            assert hosts[endpoint] in endpoints, f"{endpoint}: its host page is not {run.role}'s"
+        elif endpoint not in LOADED_BY_PAGES:
+            unknown = set(rules[endpoint].arguments) - DEMO_ARGUMENTS
+            assert not unknown, f"teach demo_values {unknown} for {endpoint}"
+    assert not unmatrixed(app), f"not in the authorisation matrix: {unmatrixed(app)}"
+
+
+# The checks themselves: a page made to fail each one.
+
+SICK_PAGE = """<!doctype html><html lang="zh-CN"><head><meta charset="utf-8"><title>病页</title>
+</head><body><main>
+<h1>检查</h1>
+<div style="width: 2000px">太宽</div>
+<p style="color: #bbb; background: #fff">看不清的字</p>
+<p>此项依据 R5 规则</p>
+<table><thead><tr><th>日</th><th>人</th><th>班</th></tr></thead>
+<tbody><tr><td rowspan="2">1</td><td colspan="2">张伟 白班</td></tr>
+<tr><td>刘芳</td><td>夜</td></tr>
+<tr><td>2</td><td>陈杰</td></tr></tbody></table>
+<div class="roster-scroll" style="overflow-x:auto; width:99px"><p style="width: 900px">x</p></div>
+<div class="other" style="overflow-x:auto; width:99px"><p style="width: 900px">y</p></div>
+<script src="/boom.js"></script><script src="/fails.js"></script>
+</main></body></html>"""
+
+
+def test_the_checks_catch_what_they_guard(browser):
+    """Each check fails the page it should: a 5xx, a script error, a console error, a page
+    wider than the window, a sideways scroller not named, a torn table row (rowspans and
+    colspans counted), a rule ID in the text, an axe-core contrast failure."""
+    context = browser.new_context(viewport={"width": 360, "height": 740})
+    page = context.new_page()
+    page.route("http://health.test/", lambda route: route.fulfill(body=SICK_PAGE,
+               content_type="text/html"))  # fmt: skip
+    page.route("http://health.test/boom.js", lambda route: route.fulfill(status=502, body=""))
+    script = "console.error('bad'); undefinedFunction();"
+    page.route("http://health.test/fails.js", lambda route: route.fulfill(body=script,
+               content_type="text/javascript"))  # fmt: skip
+    watch(page)
+    page.goto("http://health.test/")
+    problems = page_problems(page, axe=True)
+    context.close()
+    expected = [
+        "502 for GET /boom.js",
+        "pageerror: undefinedFunction is not defined",
+        "console error: bad",
+        "px wide in a 360 px window: div (right edge 2008)",
+        "div.other scrolls sideways (900 px in 99 px)",
+        'table (table 1): row 4 (no id, "2\t陈杰") has 2 columns, its header 3',
+        "the rule ID R5 is shown to people",
+        "axe serious color-contrast",
+    ]
+    text = "\n".join(problems)
+    for words in expected:
+        assert any(words in problem for problem in problems), f"{words}\n{text}"
+    assert len([p for p in problems if "columns, its header" in p]) == 1, text
+    assert "roster-scroll scrolls" not in text and "right edge 908" not in text, text
