@@ -12,7 +12,7 @@ AXE_CORE_VERSION := 4.10.3
 # The zxing-wasm build barcode-detector pins (its package.json); `make vendor` checks it.
 ZXING_WASM_VERSION := 3.1.3
 
-.PHONY: run test install translations lint format bench vendor vendor-barcode-detector vendor-axe clean
+.PHONY: run test test-dates browser install translations lint format bench vendor vendor-barcode-detector vendor-axe clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -39,11 +39,44 @@ $(SW_MODULES): service-worker/package-lock.json service-worker/package.json
 	npm ci --prefix service-worker --no-audit --no-fund
 	touch $@
 
-test: install $(SW_MODULES)
+test: install $(SW_MODULES) browser
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	npm test --prefix service-worker
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The browser tests drive Debian's chromium, with a CJK font for what it renders: installed
+# here where we can (root on Debian, as .ci/run), otherwise we say exactly what to install
+# (without it the browser tests are skipped, loudly).
+WQY_FONT := /usr/share/fonts/truetype/wqy/wqy-microhei.ttc
+browser:
+	@if ! command -v chromium >/dev/null || [ ! -e $(WQY_FONT) ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing chromium fonts-wqy-microhei for the browser tests"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	      apt-get install -y -qq chromium fonts-wqy-microhei >/dev/null; \
+	  else \
+	    echo "The browser tests need Chromium and a Chinese font. Install them with:"; \
+	    echo "    sudo apt-get install -y chromium fonts-wqy-microhei"; \
+	    echo "(Debian/Ubuntu; elsewhere put a chromium binary on PATH). Until then they are skipped."; \
+	  fi; \
+	fi
+
+# The date-sensitive server-side tests again at the calendar's edges, on SQLite, with the
+# tests' frozen clock moved by DUTYPWA_TEST_TODAY (tests/clock.py): a month's last day,
+# New Year's Eve late at night, a statutory holiday (National Day), 1 March of a non-leap
+# year. tests/test_clock.py's canary fails if the setting did not reach the clock.
+TEST_DATES := 2027-02-28 2026-12-31T23:30 2027-10-01 2027-03-01
+DATE_TESTS := tests/test_clock.py tests/handover tests/test_escalation.py \
+	tests/roster/test_roster.py tests/roster/test_requests.py tests/roster/test_comptime.py \
+	tests/roster/test_comp_accrual.py tests/roster/test_ics.py tests/roster/test_all_hands.py \
+	tests/roster/test_holiday_views.py
+test-dates: install
+	@status=0; for day in $(TEST_DATES); do \
+	  echo "== DUTYPWA_TEST_TODAY=$$day"; \
+	  env -u DUTYPWA_TEST_DATABASE_URL DUTYPWA_TEST_TODAY=$$day \
+	    $(BIN)/python -m pytest -q -p no:cacheprovider $(DATE_TESTS) || status=1; \
+	done; exit $$status
 
 lint: install
 	$(BIN)/ruff check .

@@ -4,17 +4,59 @@ import contextvars
 import itertools
 import os
 import uuid
-from datetime import time
+from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
+import time_machine
 from flask.testing import FlaskClient
 from sqlalchemy import text
 
 from dutypwa import create_app
 from dutypwa.extensions import db
 from dutypwa.models import Area, Base, Checkpoint, Post, Route, RouteStop, Site, User
+from tests.clock import BASE_NOW, CHINA, ENV, base_day_at
 
 PASSWORD = "secret-pass-1"
+
+
+def pytest_report_header(config):
+    given = os.environ.get(ENV)
+    source = f"{ENV}={given}" if given else f"the real clock; {ENV} moves it"
+    return f"frozen clock: {BASE_NOW.isoformat()} ({source})"
+
+
+class FrozenClock:
+    """ "Now" standing still at the run's base moment (tests/clock.py), China time."""
+
+    def __init__(self, traveller):
+        self._traveller = traveller
+
+    @property
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+    @property
+    def today(self) -> date:
+        return datetime.now(CHINA).date()
+
+    at = staticmethod(base_day_at)
+
+    def move_to(self, moment: datetime) -> None:
+        # In China time, so that date.today() stays the Chinese date.
+        self._traveller.move_to(moment.astimezone(CHINA))
+
+    def shift(self, delta: timedelta) -> None:
+        self._traveller.shift(delta)
+
+
+@pytest.fixture
+def frozen_clock():
+    """Freeze "now" at the run's base moment, which DUTYPWA_TEST_TODAY moves (2027-02-28,
+    or 2026-12-31T23:30): for every test whose expectation depends on the date. Take
+    other moments from it (`frozen_clock.at(8)`: 08:00 on the base day), never a fixed
+    date, so that the test follows the setting."""
+    with time_machine.travel(BASE_NOW, tick=False) as traveller:
+        yield FrozenClock(traveller)
 
 
 def database_url(tmp_path_factory) -> str:

@@ -1,7 +1,7 @@
 """Escalation (D2, D3, D11) with a controllable clock: advance(site, now) is given the time,
-and the views read it through dutypwa.escalation.now, which the tests replace."""
+and the views read it through dutypwa.escalation.now: the tests move the frozen clock."""
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
@@ -12,9 +12,10 @@ from dutypwa.errors import DomainError
 from dutypwa.extensions import db
 from dutypwa.findings import record_finding
 from dutypwa.models import Escalation
+from tests.clock import base_day_at
 from tests.conftest import new_op_id
 
-T0 = datetime(2026, 11, 26, 2, 0, tzinfo=UTC)  # 10:00 in Shanghai
+T0 = base_day_at(10)  # 10:00 in Shanghai on the base day (DUTYPWA_TEST_TODAY)
 MIN = timedelta(minutes=1)
 
 
@@ -30,6 +31,12 @@ def people(request_context, make_site, make_user):
     site = make_site()
     roles = ("staff", "supervisor", "director", "admin")
     return site, {role: make_user(role=role, sites=[site]) for role in roles}
+
+
+@pytest.fixture(autouse=True)
+def _at_t0(frozen_clock):
+    """The run's frozen clock, at T0 (10:00 on the base day)."""
+    frozen_clock.move_to(T0)
 
 
 def finding_at(site, by, moment, severity="urgent"):
@@ -238,13 +245,9 @@ def test_late_acknowledgement_counts_but_is_late(people):
 
 
 @pytest.fixture
-def at(monkeypatch):
-    """Set the views' clock: at(moment)."""
-
-    def set_clock(moment):
-        monkeypatch.setattr(clock, "now", lambda: moment)
-
-    return set_clock
+def at(frozen_clock):
+    """Set the clock the views read: at(moment)."""
+    return frozen_clock.move_to
 
 
 HTMX = {"HX-Request": "true"}

@@ -3,7 +3,7 @@ report (D2, D3, D11) and the duty settings page."""
 
 import csv
 import io
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
@@ -14,9 +14,11 @@ from dutypwa.extensions import db
 from dutypwa.findings import record_finding
 from dutypwa.models import DEFAULT_SETTINGS, Escalation, FollowUp, Review, Site
 from dutypwa.nonconformities import record_step
+from tests.clock import CHINA, base_day_at
 from tests.conftest import new_op_id
 
-T0 = datetime(2026, 11, 26, 2, 0, tzinfo=UTC)  # 10:00 in Shanghai
+T0 = base_day_at(10)  # 10:00 in Shanghai on the base day (DUTYPWA_TEST_TODAY)
+DAY = T0.astimezone(CHINA).date()
 MIN = timedelta(minutes=1)
 HTMX = {"HX-Request": "true"}
 
@@ -35,11 +37,15 @@ def people(request_context, make_site, make_user):
 
 
 @pytest.fixture
-def at(monkeypatch):
-    def set_clock(moment):
-        monkeypatch.setattr(clock, "now", lambda: moment)
+def at(frozen_clock):
+    """Set the clock the views read: at(moment)."""
+    return frozen_clock.move_to
 
-    return set_clock
+
+@pytest.fixture(autouse=True)
+def _at_t0(frozen_clock):
+    """The run's frozen clock, at T0 (10:00 on the base day)."""
+    frozen_clock.move_to(T0)
 
 
 def finding_at(site, by, moment, severity="urgent", description="broken gate"):
@@ -165,8 +171,8 @@ def test_d9_day_page_shows_the_days_records_and_everything_open(people, client, 
     assert f'id="open-finding-{finding.id}"' in html
     assert f'id="open-follow-up-{follow_up.id}"' in html and "WX-20261126-01" in html
     assert f'id="review-entry-{today.id}"' in html
-    # The previous local day: 2026-11-23 in Shanghai holds the old record.
-    html = client.get(f"/s/{site.code}/day?day=2026-11-23").get_data(as_text=True)
+    # Three local days before, in Shanghai, holds the old record.
+    html = client.get(f"/s/{site.code}/day?day={DAY - timedelta(days=3)}").get_data(as_text=True)
     assert f'id="record-{old.id}"' in html and f'id="record-{today.id}"' not in html
     bad = client.get(f"/s/{site.code}/day?day=26.11.2026")
     assert bad.status_code == 422 and "Choose a date" in bad.get_data(as_text=True)
@@ -266,9 +272,9 @@ def test_targets_report_figures(people, client, login, at):
     db.session.commit()
     at(T0 + timedelta(hours=5))
     login(supervisor)
-    response = client.get(f"/s/{site.code}/reports/targets?from=2026-11-26&to=2026-11-26")
+    response = client.get(f"/s/{site.code}/reports/targets?from={DAY}&to={DAY}")
     assert response.status_code == 200
-    csv_response = client.get(f"/s/{site.code}/reports/targets.csv?from=2026-11-26&to=2026-11-26")
+    csv_response = client.get(f"/s/{site.code}/reports/targets.csv?from={DAY}&to={DAY}")
     assert csv_response.status_code == 200
     assert csv_response.headers["Content-Type"].startswith("text/csv")
     rows = list(csv.reader(io.StringIO(csv_response.get_data(as_text=True).lstrip("\ufeff"))))
@@ -311,7 +317,7 @@ def test_targets_report_counts_a_late_acknowledgement_as_late(people, client, lo
     db.session.commit()
     at(T0 + timedelta(hours=2))
     login(users["director"])
-    rows = client.get(f"/s/{site.code}/reports/targets.csv?from=2026-11-26&to=2026-11-26").get_data(
+    rows = client.get(f"/s/{site.code}/reports/targets.csv?from={DAY}&to={DAY}").get_data(
         as_text=True
     )
     assert "escalations,Director,0,1,0,0,0.0" in rows

@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 import pypdfium2
 import pytest
 import qrcode
+import time_machine
 from PIL import Image
 from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import Locator, Page, sync_playwright
@@ -31,6 +32,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.orm import Session
 
 from dutypwa.models import CheckIn, Checkpoint, Site, User
+from tests import clock
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
@@ -164,11 +166,27 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
+# `flask --app dutypwa …` on the tests' clock (tests/e2e/serve.py): the demo it seeds and
+# the server it runs follow DUTYPWA_TEST_TODAY, ticking, as the tests here do. Set here,
+# not in a fixture: the session's servers start before any package-scoped fixture, and
+# every server command inherits this process's environment.
+FLASK = [sys.executable, "-m", "tests.e2e.serve"]
+os.environ.update(clock.process_env())
+
+
+@pytest.fixture(scope="package", autouse=True)
+def _ticking_clock():
+    """The browser tests' own clock: the run's base moment (tests/clock.py), ticking from
+    the real moment it was taken, as their servers' clocks do (E2E_TEST_CLOCK)."""
+    with time_machine.travel(clock.ticking_now(), tick=True):
+        yield
+
+
 def _flask(env: dict, *args: str) -> None:
     """Run a real `flask --app dutypwa …` command against the e2e database."""
-    command = [sys.executable, "-m", "flask", "--app", "dutypwa", *args]
+    command = [*FLASK, *args]
     result = subprocess.run(
-        command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False
+        command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False
     )
     if result.returncode != 0:
         pytest.fail(
@@ -195,7 +213,8 @@ class LiveServer:
         # Where the server stores uploaded photos (DUTYPWA_PHOTO_DIR): <dir>/<site id>/<id>.jpg
         self.photo_dir = photo_dir
 
-    def wait_until_ready(self, timeout: float = 20) -> None:
+    def wait_until_ready(self, timeout: float = 120) -> None:
+        # Bounded, not short: importing the app takes 10–20 s on a loaded 2-core machine.
         deadline = time.monotonic() + timeout
         while True:
             if self.process.poll() is not None:
@@ -255,7 +274,7 @@ def serve_demo(tmp_path_factory, artifacts, name: str = "e2e"):
     _flask(env, "seed-demo")
 
     log_path = artifacts / f"{name}-server.log"
-    command = [sys.executable, "-m", "flask", "--app", "dutypwa", "run", "--host", "127.0.0.1"]
+    command = [*FLASK, "run", "--host", "127.0.0.1"]
     with log_path.open("w") as log:
         process = subprocess.Popen(
             [*command, "--port", str(port), "--no-reload", "--no-debugger"],

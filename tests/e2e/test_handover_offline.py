@@ -15,7 +15,6 @@ for good, and every test here starts from the demo's night shift (刘芳 at the 
 import os
 import re
 import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -27,6 +26,7 @@ from sqlalchemy.orm import Session
 from dutypwa.models import DutyEntry, DutyEntryEvent, Handover, Post, PostDuty, Site
 from tests.e2e.conftest import (
     CONTROLLED,
+    FLASK,
     ROOT,
     LiveServer,
     ServerDB,
@@ -105,7 +105,7 @@ def live_server(_browser_available, tmp_path, artifacts):
     _flask(env, "db", "upgrade")
     _flask(env, "seed-demo")
     log_path = artifacts / "e2e-station-server.log"
-    command = [sys.executable, "-m", "flask", "--app", "dutypwa", "run", "--host", "127.0.0.1",
+    command = [*FLASK, "run", "--host", "127.0.0.1",
                "--port", str(port), "--no-reload", "--no-debugger"]  # fmt: skip
     with log_path.open("w") as log:
         process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)

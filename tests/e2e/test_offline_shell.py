@@ -11,7 +11,6 @@ import os
 import re
 import secrets
 import subprocess
-import sys
 import time
 from urllib.parse import urlsplit
 
@@ -22,6 +21,7 @@ from sqlalchemy import select
 from dutypwa.models import CheckIn, Finding, FindingEvent, FindingPhoto, Photo
 from tests.e2e.conftest import (
     CONTROLLED,
+    FLASK,
     OUTBOX,
     ROOT,
     AppProfile,
@@ -362,7 +362,7 @@ class Deploy:
             }
         )
         log = self.log_dir / f"deploy-{self.port}-{len(settings)}.log"
-        command = [sys.executable, "-m", "flask", "--app", "dutypwa", "run", "--host", "127.0.0.1"]
+        command = [*FLASK, "run", "--host", "127.0.0.1"]
         with log.open("w") as output:
             process = subprocess.Popen(
                 [*command, "--port", str(self.port), "--no-reload", "--no-debugger"],

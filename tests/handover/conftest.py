@@ -12,6 +12,12 @@ INVENTORY = [{"name": "手电筒", "count": 2}, {"name": "对讲机", "count": 3
 SIGNATURE = "M 10 10 L 40 30 L 80 12"
 
 
+@pytest.fixture(autouse=True)
+def _frozen(frozen_clock):
+    """Every handover test runs on the run's frozen clock (DUTYPWA_TEST_TODAY moves it)."""
+    return frozen_clock
+
+
 @pytest.fixture
 def site(make_site):
     return make_site(code="CUIHU")

@@ -2,7 +2,7 @@
 the log review (H3, H12), the block and override (H9), the signatures (H5, H8), and the
 post's state afterwards (H10)."""
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
@@ -20,12 +20,19 @@ from dutypwa.handover import (
     station_for,
 )
 from dutypwa.models import DutyEntry, Finding, HandoverEvent, PostDuty
+from tests.clock import base_day_at
 from tests.conftest import new_op_id
 from tests.handover.conftest import on_duty as hold
 
-# 08:00 and 20:00 in Shanghai are 00:00 and 12:00 UTC.
-DAY_START = datetime(2026, 11, 27, 0, 0, tzinfo=UTC)
+# The day shift on the base day (DUTYPWA_TEST_TODAY): 08:00 in Shanghai.
+DAY_START = base_day_at(8)
 SIGNATURE = "M 10 10 L 40 30 L 80 12"
+
+
+@pytest.fixture(autouse=True)
+def _at_the_day_shift(frozen_clock):
+    """The server's clock at 08:00 on the base day, where the handovers happen."""
+    frozen_clock.move_to(DAY_START)
 
 
 @pytest.fixture(autouse=True)

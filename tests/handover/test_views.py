@@ -7,6 +7,7 @@ import io
 import re
 import uuid
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from openpyxl import load_workbook
@@ -18,13 +19,22 @@ from dutypwa.extensions import db
 from dutypwa.handover import arrive, record_step
 from dutypwa.handover_views import signature_svg
 from dutypwa.models import DutyEntry, Finding, Handover, HandoverEvent, Post, PostDuty, User
+from tests.clock import base_day_at
 from tests.conftest import new_op_id
 from tests.handover.conftest import on_duty as hold
 
-# 08:00 and 20:00 in Shanghai are 00:00 and 12:00 UTC.
-DAY_START = datetime(2026, 11, 27, 0, 0, tzinfo=UTC)
+# The day shift on the base day (DUTYPWA_TEST_TODAY): 08:00 in Shanghai, and its date.
+DAY_START = base_day_at(8)
+DAY = base_day_at(8).astimezone(ZoneInfo("Asia/Shanghai")).date()
+EVE = DAY - timedelta(days=1)
 SIGN_DAY = "M 10 10 L 40 30 L 80 12"
 SIGN_NIGHT = "M 5 50 l 20 -10 l 30 25 L 120 40"
+
+
+@pytest.fixture(autouse=True)
+def _at_the_day_shift(frozen_clock):
+    """The server's clock at 08:00 on the base day, where the handovers happen."""
+    frozen_clock.move_to(DAY_START)
 
 
 @pytest.fixture(autouse=True)
@@ -97,9 +107,9 @@ def test_record_is_the_paper_handover_book(client, login, site, post, night, day
     handover = handover_at(post, night, day, missing_torch=True, carry=[entry])
     login(day)  # staff may read the records of their site
     body = page(client, f"/s/{site.code}/handovers/{handover.id}")
-    assert "客户服务中心" in body and "2026-11-27" in body and "08:00–20:00" in body
+    assert "客户服务中心" in body and f"{DAY}" in body and "08:00–20:00" in body
     title = re.search(r"<title>(.*?)</title>", body, re.S).group(1)
-    assert "2026-11-27" in title and "<" not in title  # plain text in the tab and the PDF
+    assert f"{DAY}" in title and "<" not in title  # plain text in the tab and the PDF
     assert re.search(r'id="outgoing-person">\s*刘芳', body)
     assert re.search(r'id="incoming-person">\s*张伟', body)
     assert "On time" in body and "Not yet signed" not in body
@@ -143,7 +153,7 @@ def test_the_record_shows_a_carried_item_closed_since(client, login, site, post,
     login(day)
     body = page(client, f"/s/{site.code}/handovers/{handover.id}")
     carried = re.search(rf'id="carried-{entry.id}">(.*?)</li>', body, re.S).group(1)
-    assert "closed 11-27 10:00" in " ".join(re.sub(r"<[^>]+>", "", carried).split()), carried
+    assert f"closed {DAY:%m-%d} 10:00" in " ".join(re.sub(r"<[^>]+>", "", carried).split()), carried
 
 
 def test_an_open_handover_is_shown_as_not_signed(client, login, site, post, night, day):
@@ -208,7 +218,7 @@ def test_post_history_is_the_chain_newest_first(client, login, site, post, night
     body = page(client, f"/s/{site.code}/posts/{post.id}/handovers")
     assert re.findall(r'id="handover-([0-9a-f-]{36})"', body) == [third.id, second.id, first.id]
     row = re.search(rf'id="handover-{third.id}"(.*?)</li>', body, re.S).group(1)
-    assert "2026-11-27 · 20:00–08:00" in row and "刘芳 → 张伟" in row
+    assert f"{DAY} · 20:00–08:00" in row and "刘芳 → 张伟" in row
     assert "1 discrepancies" in row and "1 carried over" in row and "Signed" in row
     row = re.search(rf'id="handover-{second.id}"(.*?)</li>', body, re.S).group(1)
     assert "Late 15 min" in row and "张伟 → 刘芳" in row
@@ -270,7 +280,7 @@ def test_csv_export_has_a_bom_headers_and_rows(client, login, site, post, night,
     assert rows[0][:5] == ["Date", "Shift", "Post", "Outgoing", "Incoming"]
     assert len(rows) == 4
     newest = dict(zip(rows[0], rows[1], strict=True))
-    assert newest["Date"] == "2026-11-27" and newest["Shift"] == "20:00–08:00"
+    assert newest["Date"] == f"{DAY}" and newest["Shift"] == "20:00–08:00"
     assert (newest["Outgoing"], newest["Incoming"]) == ("刘芳", "张伟")
     counts = (newest["Discrepancies"], newest["Carried over"], newest["Status"])
     assert counts == ("1", "1", "Signed")
@@ -297,7 +307,7 @@ def test_xlsx_export_opens_in_excel(client, login, site, post, night, day, super
         ]  # fmt: skip
         assert sheet.max_row == 4
         assert [sheet["A2"].value, sheet["B2"].value, sheet["C2"].value] == [
-            "2026-11-27", "20:00–08:00", "客户服务中心"
+            f"{DAY}", "20:00–08:00", "客户服务中心"
         ]  # fmt: skip
         assert (sheet["D2"].value, sheet["E2"].value, sheet["I2"].value) == ("刘芳", "张伟", 1)
         assert sheet["H3"].value == 15 and sheet["G3"].value == "no"
@@ -398,17 +408,20 @@ def test_demo_has_a_station_post_on_duty_and_a_signed_handover(runner, client, l
     assert {"对讲机", "钥匙箱", "值班记录本"} <= {item["name"] for item in post.inventory}
     duty = db.session.get(PostDuty, post.id)
     local_since = duty.since.astimezone(post.site.tz)
-    assert duty.person.username == "1002" and (local_since.hour, local_since.minute) == (20, 0)
-    assert duty.due_until - duty.since == timedelta(hours=12)
+    assert duty.person.username == "1002" and (local_since.hour, local_since.minute) == (20, 2)
+    assert duty.due_until - duty.since == timedelta(hours=11, minutes=58)
     assert duty.since <= datetime.now(UTC) < duty.since + timedelta(days=1)
     open_repairs = db.session.scalars(
         select(DutyEntry).where(DutyEntry.post_id == post.id, DutyEntry.status == "open",
                                 DutyEntry.kind == "repair")
     ).all()  # fmt: skip
     assert open_repairs
-    [handover] = db.session.scalars(select(Handover).where(Handover.post_id == post.id)).all()
+    handover, night = db.session.scalars(
+        select(Handover).where(Handover.post_id == post.id).order_by(Handover.arrived_at)
+    ).all()
     assert handover.status == "signed" and handover.carried
-    assert handover.shift_start == duty.since - timedelta(hours=12)
+    assert handover.shift_start == night.shift_start - timedelta(hours=12)
+    assert night.id == duty.handover_id and night.handed_over_at == duty.since
     supervisor = db.session.scalar(select(User).where(User.username == "2001"))
     login(supervisor, password="demo1234")
     body = page(client, f"/s/CUIHU/handovers/{handover.id}")
@@ -421,14 +434,14 @@ def test_d5_the_duty_record_names_who_held_the_post_from_the_handovers(
 ):
     """D5: the night person held the post through the night shift and handed over at
     08:00 to the day person, who held it through the day shift; neither logged anything."""
-    handover_at(post, night, day)  # signed at 07:55–07:56 local on 2026-11-27
+    handover_at(post, night, day)  # signed at 07:55–07:56 local on DAY
     login(make_user("supervisor", sites=[site], name="李娜2"))
 
     def people(date, shift):
         body = page(client, f"/s/{site.code}/log/record?date={date}&shift={shift}")
         return body.split('id="duty-record"')[1].split("</tr>")[0:8]
 
-    night_shift = "".join(people("2026-11-26", "night"))
-    day_shift = "".join(people("2026-11-27", "day"))
+    night_shift = "".join(people(f"{EVE}", "night"))
+    day_shift = "".join(people(f"{DAY}", "day"))
     assert "刘芳" in night_shift and "张伟" in night_shift  # relieved at 07:56, before 08:00
     assert "张伟" in day_shift and "刘芳" not in day_shift

@@ -7,6 +7,13 @@ import pytest
 from dutypwa.extensions import db
 
 
+@pytest.fixture(autouse=True)
+def _frozen(frozen_clock):
+    """Every roster test runs on the run's frozen clock (DUTYPWA_TEST_TODAY moves it): what
+    is past and locked, this month and this year follow the setting."""
+    return frozen_clock
+
+
 @pytest.fixture
 def english(app):
     """Refusals are sentences for a person: English here (`usefixtures("english")`)."""

@@ -241,7 +241,7 @@ def test_r6_the_accrual_runs_twice_without_a_second_row_and_corrects_by_reversin
 
 
 def test_r6_the_cli_accrues_a_day_once(runner, monkeypatch, site, roster, gate, people):
-    monkeypatch.setattr(attendance, "utcnow", lambda: LATER)  # the shifts are in 2031
+    monkeypatch.setattr(attendance, "utcnow", lambda: LATER)  # own date: shifts in 2031
     handover(gate, at(3, 8, 0), incoming=people["张伟"])
     handover(gate, at(3, 20, 0), incoming=people["刘芳"], outgoing=people["张伟"])
     first = runner.invoke(args=["comp-time", "accrue", "--day", f"{YEAR}-05-03"])

@@ -622,7 +622,7 @@ def test_r4_no_route_lets_staff_move_a_shift(app, site, month, gate, people, log
 def test_my_roster_offers_a_request_for_each_coming_shift(
     site, month, people, login, client, monkeypatch
 ):
-    monkeypatch.setattr("dutypwa.roster.views.utcnow", lambda: ASKED)
+    monkeypatch.setattr("dutypwa.roster.views.utcnow", lambda: ASKED)  # own date: YEAR's month
     login(people["赵敏"])
     page = client.get("/s/CUIHU/roster/mine").get_data(as_text=True)
     shift = shift_of(people["赵敏"], day(10))

@@ -22,7 +22,7 @@ def test_the_roster_opens_on_the_current_month_of_the_site(
 ):
     site = make_site(code="CUIHU")
     login(make_user("supervisor", sites=[site]))
-    with time_machine.travel(now, tick=False):
+    with time_machine.travel(now, tick=False):  # own date: edges of a month and a year
         response = client.get("/s/CUIHU/roster")
     assert response.status_code == 302
     assert response.headers["Location"] == f"/s/CUIHU/roster/{month}"
