@@ -57,7 +57,7 @@ class UserForm(FlaskForm):
         _l("Display name"), filters=[strip], validators=[DataRequired(), Length(max=60)]
     )
     role = SelectField(_l("Role"), choices=ROLE_CHOICES, default="staff")
-    level = SelectField(_l("Duty level (roster, R4)"), choices=LEVEL_CHOICES, default="staff")
+    level = SelectField(_l("Duty level (roster)"), choices=LEVEL_CHOICES, default="staff")
     site_ids = SelectMultipleField(
         _l("Sites"),
         coerce=int,

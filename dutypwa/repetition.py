@@ -249,7 +249,7 @@ def draft_text(site: Site, report: RepetitionReport) -> tuple[str, str]:
         _(
             "%(category)s problems were found %(count)d times at %(place)s between "
             "%(first)s and %(last)s. The site reports a problem that recurs %(threshold)d "
-            "times within %(days)d days in writing (rule D8).",
+            "times within %(days)d days in writing.",
             category=category,
             count=count,
             place=place,

@@ -42,7 +42,7 @@ SECTIONS = {
     "findings": _l("Nonconformities corrected by their due time"),
     "entries": _l("Duty-log entries closed by their response time"),
     "escalations": _l("Escalations acknowledged in time"),
-    "emergencies": _l("Emergencies reached within the arrival target (D11)"),
+    "emergencies": _l("Emergencies reached within the arrival target"),
 }
 
 

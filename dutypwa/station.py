@@ -362,7 +362,7 @@ def shell_texts() -> dict:
         "overdue": _("Relief overdue — %(name)s still on duty", name="{name}"),
         "overdue_detail": _(
             "The shift ended at %(time)s. %(name)s stays at the post until the "
-            "relief has signed (H10).",
+            "relief has signed.",
             time="{time}",
             name="{name}",
         ),
@@ -388,15 +388,15 @@ def shell_texts() -> dict:
             "%(item)s: the count or condition is off — the outgoing person explains it.",
             item="{item}",
         ),
-        "important": _("Important — blocks the handover until done (H9)"),
+        "important": _("Important — blocks the handover until done"),
         "no_items": _("No open items."),
         "sign_incoming": _(
             "%(name)s, you have counted, read the log and checked the area. Sign "
-            "to take over the post (H5).",
+            "to take over the post.",
             name="{name}",
         ),
         "sign_outgoing": _(
-            "%(name)s, sign to hand over the post. You may leave only after both have signed (H8).",
+            "%(name)s, sign to hand over the post. You may leave only after both have signed.",
             name="{name}",
         ),
         "carried_to_you": _("Carried over to you: %(items)s", items="{items}"),

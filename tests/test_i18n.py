@@ -1,5 +1,6 @@
 """Simplified Chinese first, English second: every user-facing string is translated."""
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -45,8 +46,6 @@ def test_every_string_has_a_chinese_translation():
 
 
 def test_chinese_translations_keep_their_placeholders():
-    import re
-
     placeholder = re.compile(r"%\((\w+)\)[sd]")
     for message in catalog("zh_Hans_CN"):
         if not message.id or not message.string:
@@ -74,3 +73,55 @@ def test_chinese_addresses_staff_with_nin_throughout():
         and any("你" in text for text in ([m.string] if isinstance(m.string, str) else m.string))
     ]
     assert not informal, f"use 您, not 你: {informal[:10]}"
+
+
+def texts_of(message) -> list[str]:
+    ids = [message.id] if isinstance(message.id, str) else list(message.id)
+    strings = [message.string] if isinstance(message.string, str) else list(message.string)
+    return [text for text in ids + strings if text]
+
+
+def test_every_string_has_an_english_translation():
+    """The msgids are English; the en catalog still names each (make messages fills it)."""
+    missing = [
+        str(m.id) for m in catalog("en") if m.id and (m.fuzzy or not m.string or not all(m.string))
+    ]
+    assert not missing, f"empty or fuzzy in en (run make messages): {missing[:10]}"
+
+
+# The rule IDs of domain/duty-rules.md (R1, D11, H9, S1 …) belong in code comments, tests and
+# docs; staff and supervisors read what the rule says, not its number. CJK letters count as
+# word characters, so "规定D8" needs look-arounds, not \b.
+RULE_ID = re.compile(r"(?<![A-Za-z0-9_])[RDHS]\d{1,2}(?![A-Za-z0-9_])")
+TEMPLATES = ROOT / "dutypwa" / "templates"
+NOT_SHOWN = re.compile(r"\{#.*?#\}|<!--.*?-->", re.DOTALL)
+SCRIPTS = [
+    *sorted((ROOT / "dutypwa" / "static").glob("*.js")),
+    *sorted((ROOT / "service-worker").glob("*.js")),
+]
+JS_COMMENT = re.compile(r"/\*.*?\*/|(?<![:\"'`\\])//[^\n]*", re.DOTALL)
+JS_STRING = re.compile(r"\"(?:[^\"\\\n]|\\.)*\"|'(?:[^'\\\n]|\\.)*'|`(?:[^`\\]|\\.)*`")
+
+
+@pytest.mark.parametrize("locale", ["zh_Hans_CN", "en"])
+def test_no_rule_id_in_any_translated_text(locale):
+    shown = [text for m in catalog(locale) if m.id for text in texts_of(m) if RULE_ID.search(text)]
+    assert not shown, f"rule IDs in what people read: {shown[:10]}"
+
+
+def test_no_rule_id_in_the_templates_text():
+    """What a template writes itself (not through the catalog), its comments left out."""
+    found = []
+    for path in sorted(TEMPLATES.rglob("*.html")):
+        text = NOT_SHOWN.sub("", path.read_text(encoding="utf-8"))
+        found += [f"{path.relative_to(TEMPLATES)}: {m.group()}" for m in RULE_ID.finditer(text)]
+    assert not found, found
+
+
+def test_no_rule_id_in_the_scripts_strings():
+    found = []
+    for path in SCRIPTS:
+        code = JS_COMMENT.sub("", path.read_text(encoding="utf-8"))
+        for literal in JS_STRING.findall(code):
+            found += [f"{path.name}: {literal[:60]}" for _ in RULE_ID.finditer(literal)]
+    assert not found, found

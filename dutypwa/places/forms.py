@@ -143,8 +143,8 @@ class PostForm(FlaskForm):
     inventory = InventoryField(_l("Items handed over, one per line (e.g. 对讲机 2)"))
     shift_changes = ShiftTimesField(_l("Shift changes (e.g. 08:00 20:00)"))
     # The roster's rules for the post (R4, R5).
-    never_unstaffed = BooleanField(_l("Never unstaffed: someone on duty at every minute (R5)"))
-    required_level = SelectField(_l("Level it takes (R4)"), choices=LEVEL_CHOICES, default="staff")
+    never_unstaffed = BooleanField(_l("Never unstaffed: someone on duty at every minute"))
+    required_level = SelectField(_l("Level it takes"), choices=LEVEL_CHOICES, default="staff")
     needs_qualification = BooleanField(_l("Only people qualified for this post"))
 
 

@@ -685,7 +685,7 @@ def window_refusal(site: Site, start: datetime, end: datetime) -> str | None:
         return None
     return _(
         "%(kind)s: all hands stay on site from %(start)s until %(until)s, so no leave is "
-        "granted in that time (R7).",
+        "granted in that time.",
         kind=KIND_LABELS[period.kind],
         start=_shown(site, period.starts_at),
         until=_shown(site, period.until),

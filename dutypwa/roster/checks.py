@@ -695,7 +695,7 @@ def describe(
         if extra["required"] in EXACT_LEVELS:
             return _(
                 "%(person)s (%(level)s) cannot take %(post)s, which takes exactly a "
-                "%(required)s (R4).",
+                "%(required)s.",
                 **levels,
                 **params,
             )
@@ -716,7 +716,7 @@ def describe(
             **params,
         )
     if problem.code == "coverage_gap":
-        return _("Nobody is on duty at %(post)s from %(start)s to %(end)s (R5).", **params)
+        return _("Nobody is on duty at %(post)s from %(start)s to %(end)s.", **params)
     raise ValueError(f"unknown problem code {problem.code!r}")
 
 

@@ -335,7 +335,7 @@ def set_cell(
         raise DomainError(_("This person is not a member of this site."), 403)
     reason = (reason or "").strip()[:500]
     if month.published and not reason:
-        raise DomainError(_("The roster is published: say why it changes (R1)."), 422)
+        raise DomainError(_("The roster is published: say why it changes."), 422)
     old = cell_entry(month, post, person, day)
     code = (code or "").strip()
     template = template_for(site, post, code) if code else None

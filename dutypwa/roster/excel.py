@@ -355,7 +355,7 @@ def apply_import(
     if month.status not in core.EDITABLE:
         raise core.UnderReview()
     if month.published and not (reason or "").strip():
-        raise DomainError(_("The roster is published: say why it changes (R1)."), 422)
+        raise DomainError(_("The roster is published: say why it changes."), 422)
     context = core.context_of(month.site, core.first_day(month))
     if month.published:
         steps = [(c, c.after) for c in plan.changes if c.after]

@@ -177,9 +177,9 @@ def create_request(
     if request.expires_at - moment_of(device_time, received_at, flagged) < timedelta(days=notice):
         raise DomainError(
             ngettext(
-                "Requests are made at least %(num)d day ahead (R4); the first shift it "
+                "Requests are made at least %(num)d day ahead; the first shift it "
                 "touches starts %(start)s.",
-                "Requests are made at least %(num)d days ahead (R4); the first shift it "
+                "Requests are made at least %(num)d days ahead; the first shift it "
                 "touches starts %(start)s.",
                 notice,
                 start=site.local(request.expires_at).strftime("%m-%d %H:%M"),
@@ -494,7 +494,7 @@ def approve_request(
     now = now or utcnow()
     _check_decider(request, by)
     if not may_approve(request, by):
-        raise DomainError(_("Comp time off is approved by a director (R6)."), 403)
+        raise DomainError(_("Comp time off is approved by a director."), 403)
     lock(request)
     _still_pending(request)
     if request.expires_at <= now:

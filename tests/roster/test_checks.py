@@ -573,7 +573,7 @@ def test_every_problem_reads_as_a_sentence_with_names_and_local_times(app):
             sentences.setdefault(problem.code, []).append(sentence)
     assert not [s for found in sentences.values() for s in found if "%(" in s]
     assert sentences["coverage_gap"] == [
-        "Nobody is on duty at 客户服务中心 from 02-12 08:00 to 02-12 20:00 (R5)."
+        "Nobody is on duty at 客户服务中心 from 02-12 08:00 to 02-12 20:00."
     ]
     assert (
         "张伟 ends one shift and starts another at 02-16 20:00; nobody can hand over to themself."
@@ -585,7 +585,7 @@ def test_every_problem_reads_as_a_sentence_with_names_and_local_times(app):
         "is 11 hours."
     ]
     assert sentences["level"] == [
-        "李娜 (staff) cannot take 值班经理, which takes exactly a duty manager (R4)."
+        "李娜 (staff) cannot take 值班经理, which takes exactly a duty manager."
     ]
     assert sentences["qualification"] == ["李娜 is not qualified for 值班经理 on 02-22."]
     assert sentences["leave"] == [

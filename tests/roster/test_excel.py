@@ -325,7 +325,7 @@ def test_r1_a_published_month_imports_only_with_a_reason(
     page = dry_run(client, edited(download(client), lambda s: set_code(s, centre, idle, 25, "午")))
     form = apply_form(page.get_data(as_text=True))
     without = client.post(f"/s/CUIHU/roster/{MONTH_TEXT}/import/apply", data=form)
-    assert without.status_code == 422 and "(R1)" in without.get_data(as_text=True)
+    assert without.status_code == 422 and "say why it changes" in without.get_data(as_text=True)
     done = client.post(f"/s/CUIHU/roster/{MONTH_TEXT}/import/apply",
                        data={**form, "reason": "加强午班"})  # fmt: skip
     assert done.status_code == 303
