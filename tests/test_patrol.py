@@ -1,6 +1,7 @@
 """Check-in at a QR checkpoint: recorded once, with device and server time; bad input refused."""
 
-from datetime import UTC, datetime, timedelta
+import re
+from datetime import UTC, datetime, time, timedelta
 
 import pytest
 from sqlalchemy import func, select
@@ -259,3 +260,20 @@ def test_checkin_answer_updates_the_last_visit_out_of_band(
     body = response.get_data(as_text=True)
     assert 'id="last-visit"' in body and "hx-swap-oob" in body
     assert "张伟" in body.split('id="last-visit"')[1]
+
+
+def test_an_all_day_route_says_all_day_not_midnight_to_midnight(
+    client, login, staff, site, make_checkpoint, make_route, frozen_clock
+):
+    """Issue 11 bug 8: an all-day route's line read "12-07 00:00 – 00:00"."""
+    frozen_clock.move_to(frozen_clock.at(10))
+    checkpoint = make_checkpoint(site)
+    make_route(site, [checkpoint], start=time(0), end=time(0), interval=240)
+    make_route(site, [checkpoint], start=time(8), end=time(20), interval=180)
+    login(staff)
+    page = client.get(f"/s/{site.code}/patrol").get_data(as_text=True)
+    text = re.sub(r"<[^>]+>", "", page)
+    day = frozen_clock.today.strftime("%m-%d")
+    assert f"{day} all day" in text
+    assert "00:00 – 00:00" not in text
+    assert f"{day} 08:00 – 20:00" in text

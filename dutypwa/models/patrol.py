@@ -91,6 +91,11 @@ class Route(Base):
     def checkpoints(self) -> list[Checkpoint]:
         return [stop.checkpoint for stop in self.stops]
 
+    @property
+    def all_day(self) -> bool:
+        """A window that ends when it starts is the whole day (shown as 全天, not 00:00 – 00:00)."""
+        return self.window_start == self.window_end
+
     def run_on(self, day: date) -> RouteRun | None:
         """The window that starts on local date `day`, or None if the route is off that day."""
         if str(day.isoweekday()) not in self.weekdays:
