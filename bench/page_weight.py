@@ -1,13 +1,22 @@
-"""Page weight: the bytes the patrol pages cost over the network on a first load and on a
-repeat load through the service worker, raw and as gzip (level 6) would make them.
-Target: first load ≤ 60 KB compressed, excluding the lazily loaded scanner wasm; repeat
-loads fetch no static bytes. Prints figures; asserts no size.
+"""Page weight: Lighthouse 12.2.3 over every page a phone uses, and (--bytes) the bytes
+the patrol pages cost over the network. Prints figures; asserts no size or score.
 
-    .venv/bin/python bench/page_weight.py
+    .venv/bin/python bench/page_weight.py [--runs 5]      # Lighthouse
+    .venv/bin/python bench/page_weight.py --bytes [--list]
 
-Runs the demo app (bench/_server.py) on loopback and Debian's Chromium (a 360×640 phone,
-a fake camera so that the scanner loads its reader) and measures, for /s/CUIHU/patrol,
-/c/<token> of a demo checkpoint with a checklist and /s/CUIHU/scan:
+Lighthouse (the default; bench/_lighthouse.py says how it logs in and installs the worker):
+the demo app (bench/_server.py) on loopback; patrol, checkpoint, scan and problems as staff
+member 1001, coverage, roster (this month) and day as supervisor 2001, each in its own
+Chromium profile, logged in, with the service worker installed and controlling; mobile
+form factor, simulated throttling; `--runs` runs per page (5). Prints per page the median
+performance score (and its range), CLS, transferred KB (total-byte-weight), LCP and TBT.
+Targets (issue 11): score ≥ 95, CLS < 0.1.
+
+--bytes: first load ≤ 60 KB compressed, excluding the lazily loaded scanner wasm; repeat
+loads fetch no static bytes. Runs the demo app (bench/_server.py) on loopback and Debian's
+Chromium (a 360×640 phone, a fake camera so that the scanner loads its reader) and
+measures, for /s/CUIHU/patrol, /c/<token> of a demo checkpoint with a checklist and
+/s/CUIHU/scan:
 
 - first load, cold cache, no worker: a profile with service workers blocked, logged in
   as 1001, the HTTP cache cleared before each page: the document and every static file;
@@ -33,6 +42,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+from _lighthouse import report as lighthouse_report
+from _lighthouse import run_lighthouse
 from _server import (
     CHROMIUM,
     CONTROLLED,
@@ -80,6 +91,10 @@ def parse_args() -> argparse.Namespace:
         "--calm", type=float, default=1.2, help="seconds without a request that end a load"
     )
     parser.add_argument("--list", action="store_true", help="list every request of each load")
+    parser.add_argument(
+        "--bytes", action="store_true", help="the byte accounting instead of Lighthouse"
+    )
+    parser.add_argument("--runs", type=int, default=5, help="Lighthouse runs per page")
     return parser.parse_args()
 
 
@@ -253,7 +268,11 @@ def run(args) -> None:
         progress("migrating and seeding the demo database, starting the server")
         with Server() as server, sync_playwright() as playwright:
             try:
-                report(args, server, playwright, Path(folder))
+                if args.bytes:
+                    report(args, server, playwright, Path(folder))
+                else:
+                    results = run_lighthouse(server, playwright, Path(folder), args.runs, progress)
+                    lighthouse_report(results)
             except BaseException:
                 print(f"--- end of the server's output:\n{server.output_tail()}", flush=True)
                 raise
