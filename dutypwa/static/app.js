@@ -74,3 +74,15 @@ window.addEventListener("pageshow", (event) => {
   for (const form of document.querySelectorAll("form[data-outbox]")) delete form.dataset.opIdFresh;
   freshOpIds();
 });
+
+// The banners float over the foot of the page (app.css), so that one arriving late moves
+// nothing: keep as much room below the page's last line, or they would hide it.
+const banners = document.getElementById("pwa-banners");
+if (banners) {
+  const makeRoom = () => {
+    const tallest = Math.max(0, ...[...banners.children].map((banner) => banner.offsetHeight));
+    document.documentElement.style.setProperty("--banners-height", `${tallest}px`);
+  };
+  new MutationObserver(makeRoom).observe(banners, { childList: true });
+  window.addEventListener("resize", makeRoom);
+}

@@ -25,7 +25,7 @@ import qrcode
 import time_machine
 from PIL import Image
 from playwright.sync_api import Error as PlaywrightError
-from playwright.sync_api import Locator, Page, sync_playwright
+from playwright.sync_api import Locator, Page, expect, sync_playwright
 from pypdf import PdfReader
 from sqlalchemy import create_engine, func, select
 from sqlalchemy.engine import URL, make_url
@@ -399,6 +399,14 @@ def submit_login(page, username: str, password: str = DEMO_PASSWORD) -> None:
     except PlaywrightError:
         errors = page.locator(".error").all_inner_texts()
         raise AssertionError(f"login as {username} failed: {errors}") from None
+
+
+def open_more_menu(page) -> None:
+    """Open 更多, where the language switch and logging out are (on a phone: the tab bar's)."""
+    menu = page.locator(".topbar .more-menu")
+    if menu.get_attribute("open") is None:
+        menu.locator("> summary").click()
+    expect(menu.locator(".more-links")).to_be_visible()
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from playwright.sync_api import expect
 from sqlalchemy import select
 
 from dutypwa.models import CheckIn, Finding
-from tests.e2e.conftest import submit_login
+from tests.e2e.conftest import open_more_menu, submit_login
 
 pytestmark = pytest.mark.e2e
 
@@ -313,12 +313,14 @@ def test_language_switch_is_kept_on_the_user(phone, login_as, server_db, shot):
     expect(lang).to_have_attribute("lang", "zh-CN")
     patrol_url = page.url
 
+    open_more_menu(page)  # language and logout live under 更多 (the phone's tab bar)
     page.locator(".topbar button[name=locale][value=en]").click()
     expect(lang).to_have_attribute("lang", "en")
     assert page.url == patrol_url, "the switch should come back to the same page"
     assert server_db.user("1003").locale == "en"
     shot(page, "language-en")
 
+    open_more_menu(page)
     page.locator(".topbar form[action='/logout'] button").click()
     expect(page).to_have_url(re.compile(r"/login$"))
     submit_login(page, "1003")
@@ -331,6 +333,7 @@ def test_language_switch_is_kept_on_the_user(phone, login_as, server_db, shot):
     submit_login(fresh, "1003")
     expect(fresh.locator("html")).to_have_attribute("lang", "en")
 
+    open_more_menu(fresh)
     fresh.locator(".topbar button[name=locale][value=zh_CN]").click()
     expect(fresh.locator("html")).to_have_attribute("lang", "zh-CN")
     assert server_db.user("1003").locale == "zh_CN"

@@ -27,6 +27,7 @@ from tests.e2e.conftest import (
     AppProfile,
     LiveServer,
     _free_port,
+    open_more_menu,
     phone_photo,
     start_app,
     submit_login,
@@ -231,6 +232,7 @@ def test_pending_records_are_never_shown_to_another_person(
     tap_check_in(page, 202)
     expect(page.locator("#outbox-badge .outbox-count")).to_have_text("1")
 
+    open_more_menu(page)
     page.locator("form[action='/logout'] button").click()
     page.wait_for_url("**/login")
     submit_login(page, "1002")
@@ -251,6 +253,7 @@ def test_pending_records_are_never_shown_to_another_person(
         "1002's flush must not send 1001's check-in"
     )
 
+    open_more_menu(page)
     page.locator("form[action='/logout'] button").click()
     page.wait_for_url("**/login")
     submit_login(page, "1001")
