@@ -21,7 +21,7 @@ async function render(shell) {
     slot(shell, "unknown").hidden = false;
     return;
   }
-  const { checkpoint } = found;
+  const { site, checkpoint } = found;
   slot(shell, "head").hidden = false;
   slot(shell, "name").textContent = checkpoint.name;
   slot(shell, "area").textContent = checkpoint.area ?? "";
@@ -44,6 +44,9 @@ async function render(shell) {
   const rechecks = slot(form, "rechecks");
   (checkpoint.rechecks ?? []).forEach((finding) => rechecks.append(recheckItem(finding)));
   rechecks.hidden = !checkpoint.rechecks?.length;
+  // As on the server's page: a problem reported from here is filed at this checkpoint.
+  const report = `/s/${encodeURIComponent(site.code)}/findings/new?checkpoint=${encodeURIComponent(token)}`;
+  slot(form, "report").href = report;
   slot(shell, "form").replaceWith(form);
   window.htmx?.process(form);
 }
