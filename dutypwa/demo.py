@@ -215,11 +215,12 @@ def load_demo(now: datetime | None = None) -> str:
                     count += 1
     people = {user.username: user for user in users}
     findings = _nonconformities(site, people, checkpoints, now, rng)
-    _handover(site, people, now, rng)
-    entries = _duty_log(site, people, now, rng)
+    evening = _handover(site, people, now, rng)
+    entries = _duty_log(site, people, now, rng, evening)
+    _night_handover(site, people, evening, rng)
     # The roster's 法 / 休 / 班 badges: this year's and next year's holiday calendar.
     seed_years(range(site.local(now).year, site.local(now).year + 2))
-    _roster(site, people, now)
+    _roster(site, people, now, site.local(evening).date())
     return (
         f"demo loaded: site CUIHU with {len(checkpoints)} checkpoints, {len(routes)} routes, "
         f"{count} check-ins, {findings} nonconformities, {entries} duty-log entries; "
@@ -241,10 +242,11 @@ SHIFTS = [
 ]
 
 
-def _roster(site, people, now) -> None:
+def _roster(site, people, now, evening_date) -> None:
     """This month's roster, published: the three duty staff rotate day, night, rest at the
-    service centre, which is never unstaffed (R5). Next month is left for the supervisor
-    (copy this one by weekday, then close the gaps at its end)."""
+    service centre, which is never unstaffed (R5), in step with the handovers (_handover):
+    陈杰 the night before `evening_date`, 张伟 its day, 刘芳 its night. Next month is left for
+    the supervisor (copy this one by weekday, then close the gaps at its end)."""
     centre = next(post for post in site.posts if post.name == "客户服务中心")
     centre.never_unstaffed = True
     for code, name, colour, segments in SHIFTS:
@@ -261,9 +263,9 @@ def _roster(site, people, now) -> None:
     previous = roster.month_of(site, (first - timedelta(days=1)).replace(day=1), create=True)
     cycle = ("D", "N", "-")
     context = roster.context_of(site, first)
-    for offset, day in enumerate([first - timedelta(days=1), *roster.month_days(first)]):
+    for day in [first - timedelta(days=1), *roster.month_days(first)]:
         for index, person in enumerate(staff):
-            code = cycle[(offset + index) % 3]
+            code = cycle[((day - evening_date).days + index) % 3]
             target = previous if day < first else month
             if code != "-" and (day >= first or code == "N"):
                 roster.set_cell(target, by=supervisor, post=centre, person=person, day=day,
@@ -350,15 +352,13 @@ def _nonconformities(site, people, checkpoints, now, rng) -> int:
     return len(NONCONFORMITIES)
 
 
-def _duty_log(site, people, now, rng) -> int:
+def _duty_log(site, people, now, rng, evening) -> int:
     """A day of the duty log: an answered inquiry, a repair and a complaint that became a
-    work order and a complaint record, and a repair left open by last night's shift (D7)."""
+    work order and a complaint record (in the day shift before `evening`, so that the
+    night's handover reviews them), and a repair left open by last night's shift (D7)."""
     posts = {post.name: post for post in site.posts}
     night = last_night(site, now)
-    today = site.local(now).date()
-    day = shift_window(site, today, "day")
-    if day.start + timedelta(hours=2) > now:  # early morning: yesterday's day shift
-        day = shift_window(site, today - timedelta(days=1), "day")
+    day = shift_window(site, site.local(evening).date(), "day")
     morning = day.start + timedelta(hours=1, minutes=20)
     entries = [
         {
@@ -428,16 +428,18 @@ def _duty_log(site, people, now, rng) -> int:
 SIGNATURES = {
     "1001": "M 20 70 L 34 38 L 46 74 L 58 40 L 70 72 M 86 44 L 118 44 M 102 44 L 100 76 "
     "L 124 70 M 140 40 L 136 78 L 164 74",
+    "1002": "M 24 40 L 22 78 L 48 76 M 64 42 L 92 40 M 66 42 L 64 78 M 64 60 L 88 58 "
+    "M 108 40 L 104 78 M 120 44 L 150 42 L 124 76 L 154 74",
     "1003": "M 18 44 L 46 40 M 32 40 L 30 78 M 60 52 L 88 48 L 62 76 L 92 72 M 110 40 "
     "L 106 76 M 106 58 L 132 56 L 134 40 L 132 78",
 }
 
 
-def _handover(site, people, now, rng) -> None:
+def _handover(site, people, now, rng) -> datetime:
     """The customer-service centre's paper trail: the morning before the current night,
     陈杰 handed over to 张伟 (two minutes late, one repair carried over by name, closed
-    later that day); tonight 刘芳 is on duty there until 08:00 (H10 shows her as still on
-    duty if nobody relieves her)."""
+    later that day). Returns the evening (UTC) at which 刘芳 takes over for the night
+    (_night_handover)."""
     post = next(post for post in site.posts if post.name == "客户服务中心")
     local = now.astimezone(site.tz)
     evening = datetime.combine(local.date(), time(20), tzinfo=site.tz)
@@ -445,7 +447,7 @@ def _handover(site, people, now, rng) -> None:
         evening -= timedelta(days=1)
     evening = evening.astimezone(UTC)
     morning = evening - timedelta(hours=12)
-    night, day, relief = people["1003"], people["1001"], people["1002"]
+    night, day = people["1003"], people["1001"]
     db.session.add(
         PostDuty(post_id=post.id, site_id=site.id, person_id=night.id,
                  since=morning - timedelta(hours=12), due_until=morning)
@@ -492,8 +494,38 @@ def _handover(site, people, now, rng) -> None:
         received_at=fixed + timedelta(seconds=2), clock_offset_s=0.0, action="close",
         result="维修工已调整闭门器，感应门恢复自动关闭",
     )  # fmt: skip
-    # Tonight's night shift: 刘芳 since 20:00, due to be relieved at 08:00.
-    duty = db.session.get(PostDuty, post.id)
-    duty.person_id, duty.since = relief.id, evening
-    duty.due_until, duty.handover_id = evening + timedelta(hours=12), None
+    db.session.flush()
+    return evening
+
+
+def _night_handover(site, people, evening, rng) -> None:
+    """张伟 hands over to 刘芳 for the night: she checks in at 19:52 (on time, H1), every
+    step is recorded when it happened, the day's open items are carried over by name, and
+    the post is hers from her signature at about 20:02 until 08:00 (H10 shows her as still
+    on duty if nobody relieves her)."""
+    post = next(post for post in site.posts if post.name == "客户服务中心")
+    day, night = people["1001"], people["1002"]
+    arrived = evening - timedelta(minutes=8)
+    handover, _created = handovers.arrive(
+        post, by=night, op_id=_op_id(rng), device_time=arrived,
+        received_at=arrived + timedelta(seconds=1), clock_offset_s=0.0,
+    )  # fmt: skip
+    counts = {f"count-{i}": str(item["count"]) for i, item in enumerate(post.inventory)}
+    open_items = [entry for entry in handovers.open_entries(post) if entry.when < arrived]
+    review = {f"entry-{entry.id}": "carried" for entry in open_items}
+    steps = [
+        (night, "inventory", 2, {**counts, **{f"condition-{i}": "ok" for i in range(len(counts))}}),
+        (night, "log_review", 4, {"shown": ",".join(e.id for e in open_items), **review}),
+        (night, "area_check", 6, {}),
+        (day, "summary", 8, {"summary": "白班正常。卫生间天花板渗水已报修，楼上装修噪音投诉"
+                                        "待回访，均移交夜班跟进。物品齐全。"}),
+        (night, "sign_incoming", 9, {"signature": SIGNATURES["1002"]}),
+        (day, "sign_outgoing", 10, {"signature": SIGNATURES["1001"]}),
+    ]  # fmt: skip
+    for person, action, minutes, fields in steps:
+        at = arrived + timedelta(minutes=minutes)
+        handovers.record_step(
+            handover, by=person, op_id=_op_id(rng), action=action, fields=fields,
+            device_time=at, received_at=at + timedelta(seconds=1), clock_offset_s=0.0,
+        )  # fmt: skip
     db.session.flush()

@@ -29,6 +29,8 @@ from dutypwa.models import (
     HandoverEvent,
     Post,
     PostDuty,
+    RosterEntry,
+    RosterMonth,
     Site,
     Station,
     User,
@@ -36,6 +38,8 @@ from dutypwa.models import (
 )
 
 PIN_TRIES = 5
+# H1: a relief this long before a rostered shift's start is arriving for that shift.
+ROSTER_EARLY = timedelta(hours=2)
 PIN_LOCKOUT = timedelta(minutes=10)
 # H9: open duty-log work of these kinds at the post may not be handed over.
 IMPORTANT_KINDS = ("emergency", "incident", "help")
@@ -82,7 +86,8 @@ def check_pin(user: User, pin: str, now: datetime) -> None:
     """The person's PIN, or a DomainError. Wrong PINs are counted in the database, so the
     lockout holds across workers and restarts; the PIN_TRIES-th locks the person out."""
     if user.pin_locked_until is not None and user.pin_locked_until > now:
-        minutes = int((user.pin_locked_until - now).total_seconds() // 60) + 1
+        # Rounded up: 10 minutes left reads "10", not "11" (a frozen test clock shows it).
+        minutes = -int((now - user.pin_locked_until).total_seconds() // 60)
         raise DomainError(
             _("Too many wrong PINs. %(name)s can try again in %(n)d minutes.",
               name=user.display_name, n=minutes),
@@ -145,6 +150,45 @@ def shift_start_for(post: Post, site: Site, arrived: datetime) -> datetime:
     if not changes:
         return arrived
     return min(changes, key=lambda moment: abs(moment - arrived))
+
+
+def shift_for(
+    post: Post, site: Site, person: User, arrived: datetime, duty: PostDuty | None = None
+) -> datetime:
+    """H1, H11: the start of the shift a relief arriving at `arrived` is for — what their
+    lateness is measured against. Their own published roster entry at this post (a shift,
+    or a split shift's part, that starts at most two hours later or is under way); else
+    the shift change the person on duty is due to be relieved at (a relief at 00:30 for a
+    night that began at 20:00 is early for 08:00, not late for 20:00); else the post's
+    nearest shift change."""
+    rostered = _rostered_start(post, person, arrived)
+    if rostered is not None:
+        return rostered
+    if duty is not None and duty.due_until is not None and duty.person_id != person.id:
+        return duty.due_until
+    return shift_start_for(post, site, arrived)
+
+
+def _rostered_start(post: Post, person: User, arrived: datetime) -> datetime | None:
+    entries = db.session.scalars(
+        select(RosterEntry)
+        .join(RosterMonth, RosterMonth.id == RosterEntry.month_id)
+        .where(
+            RosterEntry.post_id == post.id,
+            RosterEntry.user_id == person.id,
+            RosterEntry.status == "planned",
+            RosterMonth.status == "published",
+            RosterEntry.start_at <= arrived + ROSTER_EARLY,
+            RosterEntry.end_at > arrived,
+        )
+    )
+    starts = [
+        start
+        for entry in entries
+        for start, end in entry.times
+        if start - ROSTER_EARLY <= arrived < end
+    ]
+    return min(starts, key=lambda start: abs(start - arrived), default=None)
 
 
 def shift_end_after(post: Post, site: Site, start: datetime) -> datetime | None:
@@ -233,7 +277,7 @@ def arrive(
     if duty is not None and duty.person_id == by.id:
         raise DomainError(_("You are on duty here already; your relief checks in."), 422)
     arrived = moment_of(device_time, received_at, flagged)
-    start = shift_start_for(post, site, arrived)
+    start = shift_for(post, site, by, arrived, duty)
     on_time, late = lateness(arrived, start)
     handover = Handover(
         id=op_id,

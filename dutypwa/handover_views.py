@@ -272,7 +272,7 @@ def index(site_code: str):
         last[post.id] = db.session.scalar(
             select(Handover)
             .where(Handover.post_id == post.id)
-            .order_by(Handover.shift_start.desc(), Handover.arrived_at.desc())
+            .order_by(Handover.arrived_at.desc())
             .limit(1)
         )
     if current_user.is_manager:

@@ -49,6 +49,7 @@ from dutypwa.handover import (
     relief_overdue,
     shift_changes,
     shift_end_after,
+    shift_for,
     state_of,
 )
 from dutypwa.handover_rules import EARLY, STEP_TITLES, TAKER, needed, next_step
@@ -270,13 +271,29 @@ def revoke(site_code: str, station_id: int):
 # The station home
 
 
-def shift_clock(post, site, now) -> dict:
-    """The current shift (its start and end) and when the relief must be here (H1)."""
+def shift_clock(post, site, now, duty=None) -> dict:
+    """The shift the post is in (its start and end) and when the relief must be here
+    (H1): the person on duty's, when they are due later (they may have taken over early
+    for the next shift); else the post's shift running now."""
     changes = shift_changes(post, site, now)
-    past = [moment for moment in changes if moment <= now]
-    start = past[-1] if past else None
-    end = shift_end_after(post, site, start) if start else None
+    if duty is not None and duty.due_until is not None and duty.due_until > now:
+        end = duty.due_until
+        before = [moment for moment in shift_changes(post, site, end) if moment < end]
+        start = before[-1] if before else duty.since
+    else:
+        past = [moment for moment in changes if moment <= now]
+        start = past[-1] if past else None
+        end = shift_end_after(post, site, start) if start else None
     return {"start": start, "end": end, "relief_by": end - EARLY if end else None}
+
+
+def relief_due(person, now) -> dict:
+    """For the check-in page: the start of the shift `person` would be relieving for
+    (handover.shift_for, what arrive() measures lateness against) and the on-time limit."""
+    start = shift_for(g.post, g.site, person, now, db.session.get(PostDuty, g.post.id))
+    return {"end": start, "relief_by": start - EARLY}
+
+
 
 
 @bp.get("/station")
@@ -293,7 +310,7 @@ def home():
         site=site,
         post=post,
         now=now,
-        clock=shift_clock(post, site, now),
+        clock=shift_clock(post, site, now, duty),
         duty=duty,
         overdue=relief_overdue(duty, now),
         entries=open_entries(post),
@@ -511,7 +528,7 @@ def _start_page(person, error=None, status=200):
         post=g.post,
         person=person,
         duty=db.session.get(PostDuty, g.post.id),
-        clock=shift_clock(g.post, g.site, now),
+        clock=relief_due(person, now),
         now=now,
         op_id=request.form.get("op_id") or str(uuid.uuid4()),
         error=error,

@@ -105,6 +105,13 @@ class Handover(Base):
         back_populates="handover", order_by="HandoverEvent.ordinal"
     )
 
+    @property
+    def handed_over_at(self) -> datetime:
+        """When the handover really happened, as lists show it: when the post changed hands
+        (the last signature, H5 and H8), until then when the relief checked in — never the
+        shift's scheduled start."""
+        return self.outgoing_signed_at or self.incoming_signed_at or self.arrived_at
+
 
 class HandoverEvent(Base):
     """One step of a handover, by one person, appended, never changed."""
