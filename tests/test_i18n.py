@@ -73,6 +73,8 @@ def test_chinese_addresses_staff_with_nin_throughout():
         and any("你" in text for text in ([m.string] if isinstance(m.string, str) else m.string))
     ]
     assert not informal, f"use 您, not 你: {informal[:10]}"
+    written = [*TEMPLATES.rglob("*.html"), *SCRIPTS, ROOT / "dutypwa" / "demo.py"]
+    assert not [path.name for path in written if "你" in path.read_text(encoding="utf-8")]
 
 
 def texts_of(message) -> list[str]:
