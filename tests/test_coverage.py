@@ -10,6 +10,10 @@ from dutypwa.extensions import db
 from dutypwa.patrol import record_checkin
 from tests.conftest import new_op_id
 
+# Patrol windows, shifts and "today" depend on the date and the time of day: the run's
+# frozen clock (DUTYPWA_TEST_TODAY moves it).
+pytestmark = pytest.mark.usefixtures("frozen_clock")
+
 
 @pytest.fixture
 def site(make_site):
@@ -81,6 +85,22 @@ def test_worst_status_over_a_checkpoints_routes(
     page = client.get(f"/s/{site.code}/coverage").get_data(as_text=True)
     assert "badge-overdue" in page[page.index(f'id="cp-{both.id}"') :].split("</tr>")[0]
     assert "badge-on_time" in page[page.index(f'id="cp-{daily_only.id}"') :].split("</tr>")[0]
+
+
+def test_rows_escape_what_people_typed(
+    client, login, supervisor, make_user, site, make_checkpoint, make_route
+):
+    """The table's rows are made in Python (dashboard.checkpoint_rows): names of places
+    and people are escaped there as the template would."""
+    checkpoint = make_checkpoint(site, name='<img src=x onerror="alert(1)">')
+    make_route(site, [checkpoint], start=time(0), end=time(0), interval=120)
+    visit(checkpoint, make_user(role="staff", sites=[site], name="<b>张</b>"))
+    login(supervisor)
+    page = client.get(f"/s/{site.code}/coverage", headers={"HX-Request": "true"})
+    row = page.get_data(as_text=True).split(f'id="cp-{checkpoint.id}"')[1].split("</tr>")[0]
+    assert "<img" not in row
+    assert "&lt;img src=x onerror=&quot;alert(1)&quot;&gt;" in row
+    assert "&lt;b&gt;张&lt;/b&gt;" in row and "<b>" not in row
 
 
 def test_htmx_gets_the_partial_and_304_when_unchanged(
