@@ -96,8 +96,7 @@ def refusal(state: State, action: str, who: str) -> str | None:
         return _("Do the steps in order: first %(step)s.", step=STEP_TITLES[missing[0]]())
     if action.startswith("sign_") and state.blocked and not state.overridden:
         return _(
-            "Important work is not finished: finish it, or a supervisor lets it pass "
-            "with a reason."
+            "Important work is not finished: finish it, or a supervisor lets it pass with a reason."
         )
     return None
 

@@ -378,8 +378,7 @@ def shell_texts() -> dict:
         "until": _("until %(time)s", time="{time}"),
         "overdue": _("Relief overdue — %(name)s still on duty", name="{name}"),
         "overdue_detail": _(
-            "The shift ended at %(time)s. %(name)s stays at the post until the "
-            "relief has signed.",
+            "The shift ended at %(time)s. %(name)s stays at the post until the relief has signed.",
             time="{time}",
             name="{name}",
         ),

@@ -694,8 +694,7 @@ def describe(
         }
         if extra["required"] in EXACT_LEVELS:
             return _(
-                "%(person)s (%(level)s) cannot take %(post)s, which takes exactly a "
-                "%(required)s.",
+                "%(person)s (%(level)s) cannot take %(post)s, which takes exactly a %(required)s.",
                 **levels,
                 **params,
             )
