@@ -642,6 +642,20 @@ def offline_months(site: Site, today: date) -> list[dict]:
 # What the pages draw
 
 
+def row_hours(context: Context, post: Post, person: User) -> float:
+    """The hours at the end of a grid row: the person's shifts at the post this month, from
+    the checks' entries (kept up to date by a cell edit, whose answer redraws them)."""
+    end = next_month(context.first)
+    seconds = sum(
+        (segment_end - segment_start).total_seconds()
+        for entry in context.entries
+        if entry.person == person.id and entry.post == post.id
+        and context.first <= entry.duty_date < end
+        for segment_start, segment_end in entry.segments
+    )  # fmt: skip
+    return round(seconds / 3600, 1)
+
+
 @dataclass
 class Grid:
     month: RosterMonth

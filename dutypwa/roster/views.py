@@ -111,6 +111,7 @@ def start(site_code: str, month: str):
 
 
 def _cell_response(grid_month, site, post, person, day, *, status=200, error=None, context=None):
+    context = context or core.context_of(site, core.first_day(grid_month))
     grid = core.grid(grid_month, cells=False, context=context)
     entry = core.cell_entry(grid_month, post, person, day)
     return render(
@@ -123,6 +124,7 @@ def _cell_response(grid_month, site, post, person, day, *, status=200, error=Non
         person=person,
         day=day,
         entry=entry,
+        row_hours=core.row_hours(context, post, person),
         error=error,
         editable=grid_month.status in core.EDITABLE,
         badge=badge,

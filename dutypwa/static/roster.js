@@ -13,6 +13,15 @@
     input.value = code;
     input.dispatchEvent(new Event("change", { bubbles: true }));
   });
+  // The next edit puts away the last refusal's reason: it was about another cell, and it
+  // covers the coverage row below it.
+  document.addEventListener("change", (event) => {
+    if (!event.target.classList?.contains("cell-code")) return;
+    for (const reason of document.querySelectorAll(".roster-grid .cell-error")) {
+      reason.closest(".cell")?.classList.remove("refused");
+      reason.remove();
+    }
+  });
   // Typing replaces the cell's code rather than adding to it.
   document.addEventListener("focusin", (event) => {
     if (event.target.classList?.contains("cell-code") && !paintValue()) event.target.select();

@@ -51,15 +51,19 @@ TABLE = """() => {
     innerWidth: window.innerWidth,
   };
 }"""
-# The coverage row on the page against the one the server draws now (a fresh GET).
+# The coverage row and the hours on the page against what the server draws now (a fresh GET).
 COVERAGE = """async () => {
   const cells = (row) => [...row.cells]
     .map((cell) => `${cell.className}:${cell.textContent.trim()}`);
   const html = await (await fetch(location.href, { cache: 'no-store' })).text();
   const fresh = new DOMParser().parseFromString(html, 'text/html');
+  const hours = (root) => [...root.querySelectorAll('td.hours')]
+    .map((cell) => `${cell.id}:${cell.textContent.trim()}`);
   return {
     shown: cells(document.querySelector('tr.coverage-row')),
     server: cells(fresh.querySelector('tr.coverage-row')),
+    hoursShown: hours(document),
+    hoursServer: hours(fresh),
   };
 }"""
 
@@ -184,6 +188,7 @@ def _assert_whole(page, what: str, *, refused: str = "", axe: bool = False) -> N
     assert table["scrollWidth"] <= table["innerWidth"], f"{what}: the page scrolls sideways"
     coverage = page.evaluate(COVERAGE)
     assert coverage["shown"] == coverage["server"], f"{what}: stale coverage row"
+    assert coverage["hoursShown"] == coverage["hoursServer"], f"{what}: stale hours"
     # The page-health checks after the swap (tests/e2e/health.py); a refusal answers 422.
     problems = [p for p in page_problems(page, axe=axe) if not refused or refused not in p]
     assert problems == [], f"{what}: {problems}"
@@ -235,6 +240,7 @@ def test_r1_r5_the_grid_stays_whole_after_edits_accepted_and_refused(
     day = first.replace(day=GAP_DAY)
     assert _edit(page, "刘芳", day, "N") == 200
     expect(coverage.locator("td.gap")).to_have_count(0)
+    expect(page.locator(".cell-error")).to_have_count(0)  # the last refusal put away
     expect(page.locator("tr.coverage-row")).to_have_count(1)
     _assert_whole(page, "after the gap is closed")
     shot(page, f"roster-grid-{screen}-3-gap-closed")

@@ -341,6 +341,8 @@ def test_the_grid_cell_edit_answers_the_cell_and_out_of_band_the_rest(
         rf'<tr id="coverage-{centre.id}"',
         text,
     )
+    hours = f'id="hours-{centre.id}-{people["张伟"].id}">12.0</td>'  # the row's new total
+    assert hours in text and hours in client.get("/s/CUIHU/roster/2031-03").get_data(as_text=True)
     assert f'value="{month.version}"' in text
 
     stale = cell_post(client, month, centre, people["张伟"], date(YEAR, 3, 2), "N", version=1)
