@@ -294,8 +294,6 @@ def relief_due(person, now) -> dict:
     return {"end": start, "relief_by": start - EARLY}
 
 
-
-
 @bp.get("/station")
 @station_required
 def home():
