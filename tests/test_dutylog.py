@@ -25,6 +25,10 @@ from dutypwa.models import (
 from dutypwa.patrol import record_checkin
 from tests.conftest import IsolatedClient, new_op_id
 
+# Patrol windows, shifts and "today" depend on the date and the time of day: the run's
+# frozen clock (DUTYPWA_TEST_TODAY moves it).
+pytestmark = pytest.mark.usefixtures("frozen_clock")
+
 SYNC = {"X-Dutypwa-Sync": "1", "Sec-Fetch-Site": "same-origin"}
 HTMX = {"HX-Request": "true"}
 

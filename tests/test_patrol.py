@@ -11,6 +11,10 @@ from dutypwa.models import CheckIn, CheckpointState, Finding, VoidedToken
 from dutypwa.nonconformities import record_step
 from tests.conftest import new_op_id
 
+# Patrol windows, shifts and "today" depend on the date and the time of day: the run's
+# frozen clock (DUTYPWA_TEST_TODAY moves it).
+pytestmark = pytest.mark.usefixtures("frozen_clock")
+
 CHECKLIST = ["压力表读数正常", "无漏水渗水"]
 
 
