@@ -16,6 +16,7 @@ import os
 import time
 from dataclasses import dataclass, field
 from datetime import timedelta
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
@@ -132,6 +133,10 @@ SWAPS = {
 FRAGMENTS = {endpoint for chain in SWAPS.values() for endpoint in chain}
 # Loaded by the pages themselves (hx-trigger="load"), counted when a page has fetched them.
 LOADED_BY_PAGES = {"supervisor.badge"}
+
+# Pages to look at afterwards (what the screen shows first), as test-artifacts/health-*.png.
+SHOTS = {"patrol.my_patrol", "dashboard.coverage", "supervisor.day", "roster.month",
+         "station.home", "station.handover", "all_hands.show"}  # fmt: skip
 
 # The station's pages, in the order a handover walks through them.
 STATION_PAGES = [
@@ -272,6 +277,7 @@ class Crawl:
     role: str
     page: object
     axe: bool
+    shots: Path  # test-artifacts/health-<pass>-<endpoint>.png of the SHOTS pages
     visited: set = field(default_factory=set)
     problems: list = field(default_factory=list)
     checked: int = 0
@@ -291,6 +297,11 @@ class Crawl:
     def check(self, what: str) -> None:
         self.settle()
         found = page_problems(self.page, axe=self.axe)
+        if self.role == "station":
+            # The tablet is nobody's login: the enrolling supervisor was logged out on it.
+            if who := self.page.evaluate("() => document.body.dataset.userId || null"):
+                found.append(f"the tablet is logged in as user {who} (the enrolling "
+                             "supervisor's session came back)")  # fmt: skip
         self.checked += 1
         self.problems += [f"{self.role} {what}: {problem}" for problem in found]
 
@@ -309,6 +320,11 @@ class Crawl:
             else:
                 self.problems.append(f"{self.role} {url}: went to {self.page.url} ({reached})")
         self.check(url)
+        self.shoot(endpoint)
+
+    def shoot(self, endpoint: str) -> None:
+        if endpoint in SHOTS:
+            self.page.screenshot(path=f"{self.shots}-{endpoint}.png")
 
     def swap(self, endpoint: str) -> None:
         """Click the first element on the page whose hx-get is `endpoint`'s, and check the
@@ -349,27 +365,52 @@ def crawl_pages(crawl: Crawl, rules: dict, values: dict, endpoints: set) -> None
 
 def crawl_station(crawl: Crawl, values: dict, relief: User) -> None:
     """A handover's pages on the enrolled tablet: home, the offline station, 陈杰 chooses
-    his name, enters his PIN, checks in as the relief; then the last handover's end page."""
+    his name, enters his PIN, checks in as the relief; then the last handover's end page.
+    A step a person cannot take (a key covered, a refusal) is a problem, and the walk goes
+    on to the next page."""
     page = crawl.page
     crawl.visit("station.home", "/station")
     crawl.visit("station.shell", "/station/app")
     crawl.visit("station.people", "/station/people?then=arrive")
     crawl.visit("station.pin", f"/station/people/{relief.id}/pin?then=arrive")
-    pad = page.locator("#pin-form")
-    for digit in PIN:
-        pad.locator(f"[data-digit='{digit}']").click()
-    pad.locator("button[type=submit]").click()
-    page.wait_for_url("**/station/start")
-    crawl.visited.add("station.start")
-    crawl.check("/station/start after the PIN")
-    page.locator("#start-form button[type=submit]").click()
     try:
+        pad = page.locator("#pin-form")
+        for digit in PIN:
+            pad.locator(f"[data-digit='{digit}']").click(timeout=5_000)
+        tapped(crawl, "the PIN pad's 确定", pad.locator("button[type=submit]"))
+        page.wait_for_url("**/station/start")
+        crawl.visited.add("station.start")
+        crawl.check("/station/start after the PIN")
+        tapped(crawl, "立即签到", page.locator("#start-form button[type=submit]"))
         page.wait_for_url("**/station/handovers/*", timeout=15_000)
         crawl.visited.add("station.handover")
         crawl.check(f"{urlsplit(page.url).path} after checking in")
-    except PlaywrightError:
-        crawl.check("/station/start after 立即签到 (the handover did not start)")
+        crawl.shoot("station.handover")
+    except PlaywrightError as error:
+        crawl.problems.append(f"station {urlsplit(page.url).path}: {error.message.splitlines()[0]}")
+        crawl.check(f"{urlsplit(page.url).path} where the handover stopped")
+        page.screenshot(path=f"{crawl.shots}-stopped.png")
     crawl.visit("station.done", f"/station/handovers/{values['handover_id']}/done")
+
+
+def tapped(crawl: Crawl, what: str, button) -> None:
+    """Tap as a finger would: whatever covers the button would get the tap instead (a
+    problem; the walk goes on with a click sent to the button itself)."""
+    button.scroll_into_view_if_needed(timeout=5_000)
+    covering = button.evaluate("""(element) => {
+      const box = element.getBoundingClientRect();
+      const top = document.elementFromPoint(box.x + box.width / 2, box.y + box.height / 2);
+      return top && top !== element && !element.contains(top)
+        ? (top.closest('[data-banner]')?.dataset.banner || top.tagName.toLowerCase()) : null;
+    }""")
+    if covering:
+        crawl.problems.append(f"station {urlsplit(crawl.page.url).path}: {what} is covered "
+                              f"by {covering}")  # fmt: skip
+        crawl.page.screenshot(path=f"{crawl.shots}-covered.png")
+    if covering:
+        button.dispatch_event("click")
+    else:
+        button.click(timeout=5_000)
 
 
 def enrol_station(page) -> None:
@@ -387,7 +428,9 @@ TOTALS: dict[str, tuple[int, int]] = {}
 
 
 @pytest.mark.parametrize("run", PASSES, ids=lambda run: run.name)
-def test_page_health(run, crawl_app, crawl_server, crawl_db, browser, login_as, tmp_path, capsys):
+def test_page_health(
+    run, crawl_app, crawl_server, crawl_db, browser, login_as, artifacts, tmp_path, capsys
+):
     """Every page this role may use, at this size, healthy; none left unvisited."""
     started = time.monotonic()
     rules = get_rules(crawl_app)
@@ -396,7 +439,7 @@ def test_page_health(run, crawl_app, crawl_server, crawl_db, browser, login_as, 
     profile = AppProfile(browser.browser_type, tmp_path / "profile", crawl_server.url)
     try:
         page = start_app(profile, login_as, run.username, **SIZES[run.size])
-        crawl = Crawl(crawl_app, run.role, page, run.axe)
+        crawl = Crawl(crawl_app, run.role, page, run.axe, artifacts / f"health-{run.name}")
         watch(page)
         page.on("response", crawl.note_loaded)
         if run.role == "station":
