@@ -297,11 +297,11 @@ class Crawl:
     def check(self, what: str) -> None:
         self.settle()
         found = page_problems(self.page, axe=self.axe)
-        if self.role == "station":
-            # The tablet is nobody's login: the enrolling supervisor was logged out on it.
-            if who := self.page.evaluate("() => document.body.dataset.userId || null"):
-                found.append(f"the tablet is logged in as user {who} (the enrolling "
-                             "supervisor's session came back)")  # fmt: skip
+        # The tablet is nobody's login: the enrolling supervisor was logged out on it.
+        who = self.page.evaluate("() => document.body.dataset.userId || null")
+        if self.role == "station" and who:
+            found.append(f"the tablet is logged in as user {who} (the enrolling "
+                         "supervisor's session came back)")  # fmt: skip
         self.checked += 1
         self.problems += [f"{self.role} {what}: {problem}" for problem in found]
 
