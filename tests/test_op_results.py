@@ -124,3 +124,18 @@ def test_a_repair_entry_links_to_itself_and_gets_its_work_order_number(client, l
     assert f'href="/s/{site.code}/log/{op_id}"' in numbered
     again = result(client, "duty_entry", op_id).get_data(as_text=True)
     assert "follow-up-number" in again and "create-follow-up" not in again
+
+
+def test_a_duty_log_step_shows_the_entrys_new_state(client, login, staff, site):
+    """The step's answer swaps the entry (its status, result) and its timeline too."""
+    login(staff)
+    fields = {"kind": "inquiry", "summary": "询问停车收费", "status": "open"}
+    entry_id = sync(client, "duty_entry", {"site": site.code, "fields": fields})
+    step = {"action": "close", "result": "已答复业主", "base": "0"}
+    op_id = sync(client, "duty_step", {"site": site.code, "subject": entry_id, "fields": step})
+    html = result(client, "duty_step", op_id).get_data(as_text=True)
+    assert 'id="step-done"' in html
+    entry = html[html.index('<article id="entry"') :]
+    assert "entry-closed" in entry[:120] and "hx-swap-oob=true" in entry[:200]
+    assert "已答复业主" in entry
+    assert '<section id="entry-timeline" class="card" hx-swap-oob=true>' in html

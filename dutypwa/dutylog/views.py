@@ -219,7 +219,7 @@ def step(site_code: str, entry_id: str):
         "dutylog/show.html",
         "dutylog/_step_done.html",
         status=201 if created and event.outcome == "applied" else 200,
-        **_entry_context(site, entry, event=event),
+        **_entry_context(site, entry, event=event, oob=True),
     )
 
 
@@ -287,5 +287,7 @@ def step_result(op_id: str):
     entry = event.entry
     site = site_or_403(entry.site.code)
     return render(
-        "dutylog/show.html", "dutylog/_step_done.html", **_entry_context(site, entry, event=event)
+        "dutylog/show.html",
+        "dutylog/_step_done.html",
+        **_entry_context(site, entry, event=event, oob=is_htmx()),
     )
