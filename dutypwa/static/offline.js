@@ -14,6 +14,12 @@ import { fill, pageTexts } from "./texts.js";
 const REFERENCE_URL = "/api/v1/reference";
 const REFERENCE_EVERY_MS = 15 * 60 * 1000;
 const TIMER_FIRST_S = 30;
+// The `online` event can come a moment before requests get through (a phone joining Wi-Fi;
+// in Chromium the worker's network a moment after its page's): a send that failed for want
+// of network while the page is online is tried again soon, a few times, not after the backoff.
+const ONLINE_RETRY_S = 2;
+const ONLINE_RETRIES = 3;
+let onlineRetries = 0;
 const FLUSH_LOCK = "dutypwa-flush";
 const DISMISS_FOR_MS = 14 * 24 * 3600 * 1000;
 
@@ -163,7 +169,10 @@ async function flushInPage() {
 }
 
 function wireTriggers() {
-  window.addEventListener("online", requestFlush);
+  window.addEventListener("online", () => {
+    onlineRetries = ONLINE_RETRIES;
+    requestFlush();
+  });
   document.addEventListener("visibilitychange", async () => {
     if (document.visibilityState !== "visible") return;
     requestFlush();
@@ -215,7 +224,11 @@ function onWorkerMessage(message) {
 function scheduleFlush(message) {
   clearTimeout(flushTimer);
   if (!message.pending || message.outcome === "auth") return;
-  const seconds = message.retry_in ?? TIMER_FIRST_S;
+  let seconds = message.retry_in ?? TIMER_FIRST_S;
+  if (message.outcome === "offline" && navigator.onLine && onlineRetries > 0) {
+    onlineRetries -= 1;
+    seconds = ONLINE_RETRY_S;
+  }
   flushTimer = setTimeout(requestFlush, seconds * 1000);
 }
 
