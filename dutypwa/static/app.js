@@ -86,3 +86,17 @@ if (banners) {
   new MutationObserver(makeRoom).observe(banners, { childList: true });
   window.addEventListener("resize", makeRoom);
 }
+
+// The More menu (a <details>) closes as a menu does: a tap outside it, or Escape.
+document.addEventListener("click", (event) => {
+  for (const menu of document.querySelectorAll("details.more-menu[open]")) {
+    if (!menu.contains(event.target)) menu.open = false;
+  }
+});
+document.addEventListener("keydown", (event) => {
+  if (event.key !== "Escape") return;
+  for (const menu of document.querySelectorAll("details.more-menu[open]")) {
+    menu.open = false;
+    menu.querySelector("summary").focus();
+  }
+});

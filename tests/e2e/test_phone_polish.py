@@ -112,6 +112,9 @@ def test_each_role_has_its_bottom_tabs_on_a_phone(
         box = control.bounding_box()
         assert box["y"] + box["height"] <= PHONE_740["height"] and box["height"] >= TAP - 1
     shot(page, f"phone-polish-more-{username}")
+    # It closes as a menu does: a tap outside it.
+    page.locator(".topbar .site-name").tap()
+    expect(page.locator(".more-links")).to_be_hidden()
 
     # A desk screen keeps the entries in its top bar, not at the foot.
     page.set_viewport_size(DESK)
