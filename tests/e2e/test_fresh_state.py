@@ -11,6 +11,7 @@ member checks in at a checkpoint page and at the offline checkpoint shell (phone
 
 import re
 import secrets
+import time
 from datetime import UTC
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
@@ -153,9 +154,11 @@ def test_nonconformity_assign_and_verify_show_the_new_state_online(
     expect(head).to_contain_text("未指派")
     shot(desk, "fresh-nc-1-before-assign")
 
+    started = time.monotonic()
     assign_to(desk, finding, "张伟")
     expect_servers_answer(desk, "#step-done", ONLINE_S)
     expect(desk.locator("#step-done")).to_contain_text("已记录此步骤")
+    print(f"assign: the server's answer shown {time.monotonic() - started:.2f} s after the click")
     expect(head.locator(".badge.state-assigned")).to_have_text("已指派")
     expect(head).to_contain_text("张伟")
     expect(head).not_to_contain_text("未指派")
@@ -259,8 +262,10 @@ def test_check_in_online_shows_one_status_and_the_new_last_visit(
     page.set_viewport_size(PHONE_740)
     page.goto(f"/c/{checkpoint.token}")
     shot(page, "fresh-checkin-1-page")
+    started = time.monotonic()
     op_id = check_in(page, checkpoint.token)
     expect_checked_in(page, server_db, op_id, ONLINE_S)
+    print(f"check-in: the server's answer shown {time.monotonic() - started:.2f} s after the tap")
     no_overflow(page)
     shot(page, "fresh-checkin-2-online-done")
 
