@@ -2,6 +2,7 @@
 (D11), work orders and complaint records (D6, D7), the keys register (D12) and the
 shift's duty record (D5)."""
 
+import re
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -780,7 +781,8 @@ def test_another_sites_records_are_not_found(as_staff, site, make_site, make_use
 
 def test_the_nav_links_to_the_duty_log(as_staff, site):
     html = as_staff.get("/s/CUIHU/log").get_data(as_text=True)
-    assert 'href="/s/CUIHU/log">Duty log</a>' in html
+    link = re.search(r'<a href="/s/CUIHU/log"[^>]*>(.*?)</a>', html, re.S)
+    assert link and '<span class="nav-label">Duty log</span>' in link.group(1)
 
 
 def test_d6_a_work_order_carries_the_entrys_place_and_handling(

@@ -285,6 +285,7 @@ def test_pages_stay_usable_with_the_phone_text_at_130_percent(
         if overflow > 0 or clipped:
             problems[path] = {"overflow": overflow, "clipped": clipped}
         assert all(tab["width"] >= TAP and tab["height"] >= TAP for tab in tabs), tabs
+        shot(page, f"phone-polish-130-{username}-{path.replace('/', '-')}")
         # The tab bar sits below the page's last line, not over it.
         bar_top = min(tab["top"] for tab in tabs)
         page.evaluate("() => window.scrollTo(0, document.documentElement.scrollHeight)")
@@ -294,7 +295,6 @@ def test_pages_stay_usable_with_the_phone_text_at_130_percent(
                        return items.length ? items.at(-1).getBoundingClientRect().bottom : 0; }"""
         )
         assert last <= bar_top + 1, (path, last, bar_top)
-        shot(page, f"phone-polish-130-{username}-{path.replace('/', '-')}")
     assert not problems, problems
 
 
