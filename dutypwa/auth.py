@@ -1,5 +1,8 @@
 """Logging in by staff number or phone, logging out, choosing the language, and home."""
 
+import hashlib
+from datetime import datetime
+
 from flask import Blueprint, current_app, flash, g, redirect, request, session, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -11,7 +14,10 @@ from wtforms.validators import DataRequired, Length
 
 from dutypwa.extensions import db, login_manager
 from dutypwa.http import is_htmx, render, safe_next
-from dutypwa.models import User, utcnow
+from dutypwa.models import Station, User, utcnow
+
+# The station's cookie (dutypwa.station.COOKIE; that module imports this one).
+STATION_COOKIE = "dutypwa_station"
 
 bp = Blueprint("auth", __name__)
 
@@ -34,7 +40,29 @@ def unauthorized():
 @login_manager.user_loader
 def load_user(user_id: str) -> User | None:
     user = db.session.get(User, int(user_id))
-    return user if user and user.active else None
+    if user is None or not user.active or _login_predates_station():
+        return None
+    return user
+
+
+def _login_predates_station() -> bool:
+    """A login made on this browser before it was enrolled as a station is not a login on
+    the station: enrolling logs the supervisor out, but a request they sent a moment
+    before (the worker's background refresh) can answer after it and set their session
+    cookie again. Only a login made on the tablet afterwards counts."""
+    token = request.cookies.get(STATION_COOKIE)
+    if not token:
+        return False
+    digest = hashlib.sha256(token.encode()).hexdigest()
+    enrolled_at = db.session.scalar(
+        select(Station.enrolled_at).where(
+            Station.token_hash == digest, Station.revoked_at.is_(None)
+        )
+    )
+    if enrolled_at is None:
+        return False
+    login_at = session.get("login_at")
+    return login_at is None or datetime.fromisoformat(login_at) < enrolled_at
 
 
 class LoginForm(FlaskForm):

@@ -33,6 +33,7 @@ from flask_login import current_user, logout_user
 from sqlalchemy import select
 
 from dutypwa.access import roles_required, site_object, site_or_403
+from dutypwa.auth import STATION_COOKIE
 from dutypwa.dutylog.entries import kind_label
 from dutypwa.errors import DomainError, error_response
 from dutypwa.extensions import db
@@ -62,7 +63,7 @@ from dutypwa.station_offline import station_reference
 
 bp = Blueprint("station", __name__)
 
-COOKIE = "dutypwa_station"
+COOKIE = STATION_COOKIE
 COOKIE_MAX_AGE = 400 * 24 * 3600
 # The chosen person stays the actor this long without an action (the page script leaves
 # for the station home after 60 s idle; the server forgets after 90 s).

@@ -86,3 +86,23 @@ def test_the_tablets_session_is_not_a_permanent_login(tablet, day):
     for cookie in session_cookies(response):
         assert "Expires=" not in cookie and "Max-Age=" not in cookie
     assert session_cookies(tablet.get("/station/app")) == []
+
+
+def test_a_login_from_before_the_enrolment_is_not_a_login_on_the_station(
+    client, login, supervisor, post, night, frozen_clock
+):
+    """The enrolling supervisor's session cookie, set again by a response to a request
+    sent just before the enrolment (the worker's background refresh), does not log them
+    back in on the tablet; a login made on the tablet afterwards does."""
+    on_duty(post, night, datetime.now(UTC) + timedelta(hours=2))
+    login(supervisor)
+    before = client.get_cookie("session").value
+    frozen_clock.shift(timedelta(seconds=5))
+    assert client.post("/s/CUIHU/stations", data={"post_id": post.id}).status_code == 303
+    client.set_cookie("session", before)  # the late answer puts the old session back
+    page = client.get("/station").get_data(as_text=True)
+    assert f'data-user-id="{supervisor.id}"' not in page
+    assert client.get("/s/CUIHU/stations").status_code == 302  # to the login page
+    frozen_clock.shift(timedelta(seconds=5))
+    login(supervisor)
+    assert client.get("/s/CUIHU/stations").status_code == 200
