@@ -224,7 +224,9 @@ def report(results: dict, paths: dict | None = None) -> None:
     print(
         "  sent KB: total-byte-weight, the bytes the page's requests transferred (what the\n"
         "  worker answered from its caches counts 0); all KB: their decoded size, wherever\n"
-        "  they came from; biggest shift: the element of each run's largest layout shift."
+        "  they came from; biggest shift: the element of each run's largest layout shift\n"
+        "  ('-' also when Lighthouse 12.2.3's layout-shifts audit fails on this Chromium's\n"
+        "  trace: 'Cannot read properties of undefined (reading 'frame_sequence')')."
     )
     loads = [run["load"] for runs in results.values() for run in runs]
     print(
