@@ -253,17 +253,29 @@ def _roster(site, people, now, evening_date) -> None:
         db.session.add(ShiftTemplate(site=site, code=code, name=name, colour=colour,
                                      segments=segments))  # fmt: skip
     db.session.flush()
-    supervisor, director = people["2001"], people["3001"]
-    first = site.local(now).date().replace(day=1)
-    month = roster.month_of(site, first, create=True)
     staff = [people["1001"], people["1002"], people["1003"]]
+    # Last month's too when the handovers' shifts were in it (the demo loaded on the 1st:
+    # the night before the morning handover, or both handovers, fell in last month), so
+    # that every shift a demo handover took over is on a published roster.
+    night_before = evening_date - timedelta(days=1)
+    firsts = sorted({night_before.replace(day=1), site.local(now).date().replace(day=1)})
+    for first in firsts:
+        _roster_month(site, first, centre, staff, people, now, evening_date,
+                      night_before=first == firsts[0])  # fmt: skip
+
+
+def _roster_month(site, first, centre, staff, people, now, evening_date, night_before) -> None:
+    """One month of the rotation, published; with `night_before`, also the night of the
+    last day of the month before, which reaches into this one."""
+    supervisor, director = people["2001"], people["3001"]
+    month = roster.month_of(site, first, create=True)
     for person in staff:
         roster.add_row(month, post=centre, person=person, by=supervisor)
-    # The night of the last day of last month reaches into this one.
     previous = roster.month_of(site, (first - timedelta(days=1)).replace(day=1), create=True)
     cycle = ("D", "N", "-")
     context = roster.context_of(site, first)
-    for day in [first - timedelta(days=1), *roster.month_days(first)]:
+    days = [first - timedelta(days=1)] if night_before else []
+    for day in [*days, *roster.month_days(first)]:
         for index, person in enumerate(staff):
             code = cycle[((day - evening_date).days + index) % 3]
             target = previous if day < first else month
