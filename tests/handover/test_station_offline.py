@@ -4,6 +4,7 @@ H3, H5, H8, H9, H12) — including items a phone changed before the tablet's ste
 
 import hashlib
 import hmac
+import itertools
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -34,12 +35,19 @@ def night_on_duty(post, night):
     hold(post, night, datetime.now(UTC) + timedelta(hours=1))
 
 
+# Entries are logged one after another, a microsecond apart even on the frozen clock: the
+# log review lists them in the order they were received.
+_LOGGED = itertools.count()
+
+
 def entry(site, post, by, kind, summary):
+    at = datetime.now(UTC) + timedelta(microseconds=next(_LOGGED))
     made, _ = record_entry(
         site,
         by=by,
         op_id=new_op_id(),
-        device_time=datetime.now(UTC),
+        device_time=at,
+        received_at=at,
         kind=kind,
         summary=summary,
         post=post,
