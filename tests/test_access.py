@@ -75,7 +75,7 @@ EXPECTED = {
     **{f"station.{name}": MANAGERS for name in ("stations", "enrol", "revoke")},
     **{f"station.{name}": STATION for name in (
         "home", "people", "pin", "verify", "start", "check_in", "handover", "step", "cancel",
-        "done", "shell", "reference",
+        "done", "shell", "reference", "leave",
     )},
     **{f"handover_views.{name}": EVERYONE for name in (
         "index", "record", "post_history", "post_csv", "post_xlsx",
