@@ -154,7 +154,7 @@ async function startCamera() {
   }
   stream = newStream;
   video.srcObject = stream;
-  viewfinder.hidden = false;
+  viewfinder.classList.remove("off");
   try {
     await video.play();
   } catch (error) {
@@ -185,7 +185,7 @@ function stopCamera() {
   if (stream) stream.getTracks().forEach((track) => track.stop());
   stream = null;
   video.srcObject = null;
-  viewfinder.hidden = true;
+  viewfinder.classList.add("off"); // its box stays: nothing below moves
 }
 
 function nextFrame(run) {

@@ -296,3 +296,43 @@ def test_an_unknown_short_code_opens_nothing(phone, login_as, server_db):
     page.press("#scan-code-input", "Enter")
     page.wait_for_url(f"**/c/{other.token}")
     expect(page.locator("h1")).to_have_text(other.name)
+
+
+# Every layout shift since the page began, as Lighthouse counts them (buffered).
+LAYOUT_SHIFT = """
+window.__layoutShift = 0;
+new PerformanceObserver((list) => {
+  for (const entry of list.getEntries()) {
+    if (!entry.hadRecentInput) window.__layoutShift += entry.value;
+  }
+}).observe({ type: 'layout-shift', buffered: true });
+"""
+
+
+def test_the_page_does_not_move_when_the_camera_starts(camera_phone, login_as, shot):
+    """The viewfinder's box is there from the first paint (it once appeared when the camera
+    started and pushed the rest of the page 246 px down: CLS 0.26)."""
+    page = camera_phone("just some text, no URL")
+    page.add_init_script(LAYOUT_SHIFT)
+    login_as(page, "1001")
+    page.goto(SCAN)
+    expect(page.locator("#scan-video")).to_be_visible(timeout=CAMERA_TIMEOUT_MS)
+    expect(page.locator("#scan-status")).to_have_class("alert error", timeout=CAMERA_TIMEOUT_MS)
+    page.wait_for_timeout(500)
+    shift = page.evaluate("window.__layoutShift")
+    shot(page, "scanner-camera-started")
+    assert shift < 0.05, f"layout shift {shift:.3f} when the camera started"
+
+
+def test_the_page_does_not_move_when_there_is_no_camera(phone, login_as, shot):
+    """Without a camera the box stays (greyed, the retry button inside it where one helps)."""
+    page = phone()
+    page.add_init_script(LAYOUT_SHIFT)
+    login_as(page, "1001")
+    page.goto(SCAN)
+    expect(page.locator("#scan-status")).to_have_class("alert warn", timeout=CAMERA_TIMEOUT_MS)
+    expect(page.locator("#scan-viewfinder")).to_have_class("viewfinder off")
+    page.wait_for_timeout(500)
+    shift = page.evaluate("window.__layoutShift")
+    shot(page, "scanner-no-camera")
+    assert shift < 0.05, f"layout shift {shift:.3f} when the camera failed"
