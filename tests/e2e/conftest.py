@@ -248,9 +248,12 @@ class LiveServer:
 
 
 @contextlib.contextmanager
-def serve_demo(tmp_path_factory, artifacts, name: str = "e2e"):
+def serve_demo(tmp_path_factory, artifacts, name: str = "e2e", now=None):
     """A demo server of its own (database `name`, log test-artifacts/<name>-server.log):
-    the session's `live_server`, or a module's that changes the demo freely."""
+    the session's `live_server`, or a module's that changes the demo freely. `now`: an
+    aware datetime its clock (and the demo's) starts from instead of the run's base, for a
+    story that happens at one time of year; keep it no earlier than the real now (Chromium
+    judges cookie expiry by the real clock)."""
     port = _free_port()
     base_url = f"http://127.0.0.1:{port}"
     database_url = _e2e_database_url(tmp_path_factory, name)
@@ -270,6 +273,8 @@ def serve_demo(tmp_path_factory, artifacts, name: str = "e2e"):
             "PYTHONUNBUFFERED": "1",
         }
     )
+    if now is not None:
+        env[clock.PROCESS_ENV] = f"{now.isoformat()}@{time.time()!r}"
     _flask(env, "db", "upgrade")
     _flask(env, "seed-demo")
 
