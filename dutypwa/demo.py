@@ -494,12 +494,7 @@ def _handover(site, people, now, rng) -> datetime:
         (day, "sign_incoming", 9, {"signature": SIGNATURES["1001"]}),
         (night, "sign_outgoing", 10, {"signature": SIGNATURES["1003"]}),
     ]  # fmt: skip
-    for person, action, minutes, fields in steps:
-        at = arrived + timedelta(minutes=minutes)
-        handovers.record_step(
-            handover, by=person, op_id=_op_id(rng), action=action, fields=fields,
-            device_time=at, received_at=at + timedelta(seconds=1), clock_offset_s=0.0,
-        )  # fmt: skip
+    _record_steps(handover, arrived, steps, rng)
     fixed = morning + timedelta(hours=3)
     record_entry_step(
         door, by=day, op_id=_op_id(rng), device_time=fixed,
@@ -508,6 +503,16 @@ def _handover(site, people, now, rng) -> datetime:
     )  # fmt: skip
     db.session.flush()
     return evening
+
+
+def _record_steps(handover, arrived, steps, rng) -> None:
+    """Each (person, action, minutes after arrival, fields) step, recorded when it happened."""
+    for person, action, minutes, fields in steps:
+        at = arrived + timedelta(minutes=minutes)
+        handovers.record_step(
+            handover, by=person, op_id=_op_id(rng), action=action, fields=fields,
+            device_time=at, received_at=at + timedelta(seconds=1), clock_offset_s=0.0,
+        )  # fmt: skip
 
 
 def _night_handover(site, people, evening, rng) -> None:
@@ -534,10 +539,5 @@ def _night_handover(site, people, evening, rng) -> None:
         (night, "sign_incoming", 9, {"signature": SIGNATURES["1002"]}),
         (day, "sign_outgoing", 10, {"signature": SIGNATURES["1001"]}),
     ]  # fmt: skip
-    for person, action, minutes, fields in steps:
-        at = arrived + timedelta(minutes=minutes)
-        handovers.record_step(
-            handover, by=person, op_id=_op_id(rng), action=action, fields=fields,
-            device_time=at, received_at=at + timedelta(seconds=1), clock_offset_s=0.0,
-        )  # fmt: skip
+    _record_steps(handover, arrived, steps, rng)
     db.session.flush()

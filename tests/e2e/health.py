@@ -135,6 +135,16 @@ _LOOK = """(scrolling) => {
   return problems;
 }"""
 
+# An init script: window.__layoutShift sums every layout shift since the page began,
+# as Lighthouse counts them (buffered; not those right after the person's input).
+LAYOUT_SHIFT_OBSERVER = """
+window.__layoutShift = 0;
+new PerformanceObserver((list) => {
+  for (const entry of list.getEntries()) {
+    if (!entry.hadRecentInput) window.__layoutShift += entry.value;
+  }
+}).observe({ type: 'layout-shift', buffered: true });
+"""
 _VISIBLE_TEXT = "() => document.body.innerText"
 
 _AXE_RUN = """async () => {

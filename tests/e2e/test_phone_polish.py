@@ -19,6 +19,7 @@ from tests.e2e.conftest import (
     user_id,
     wait_for_script,
 )
+from tests.e2e.health import LAYOUT_SHIFT_OBSERVER
 
 pytestmark = pytest.mark.e2e
 
@@ -44,15 +45,6 @@ CLIPPED = """() => [...document.querySelectorAll(
   .filter((el) => el.offsetParent !== null && el.scrollWidth > el.clientWidth + 1
                   && getComputedStyle(el).overflowX !== 'visible')
   .map((el) => el.className + ': ' + el.innerText.trim().slice(0, 30))"""
-# Every layout shift from the start of the page, as Lighthouse counts them (buffered).
-CLS_OBSERVER = """
-window.__layoutShift = 0;
-new PerformanceObserver((list) => {
-  for (const entry of list.getEntries()) {
-    if (!entry.hadRecentInput) window.__layoutShift += entry.value;
-  }
-}).observe({ type: 'layout-shift', buffered: true });
-"""
 # What comes after the page has loaded, as the worker sends it: the outbox badge with the
 # sync bar while a flush runs, and the "log in again" banner.
 LATE_ARRIVALS = """() => {
@@ -315,7 +307,7 @@ def test_layout_shift_stays_under_the_goal_with_late_arrivals(
 ):
     """§5: CLS < 0.1 on the seven pages measured, with the outbox badge, the sync bar and
     a banner arriving after the page has loaded (the worker's messages)."""
-    page = phone_app(app_profile, login_as, username, init_script=CLS_OBSERVER)
+    page = phone_app(app_profile, login_as, username, init_script=LAYOUT_SHIFT_OBSERVER)
     figures = {}
     for name, path in CLS_PAGES[username].items():
         url = f"/c/{checkpoint_with_checklist(server_db).token}" if path is None else None

@@ -23,6 +23,7 @@ from tests.e2e.conftest import (
     wait_for_script,
     write_y4m,
 )
+from tests.e2e.health import LAYOUT_SHIFT_OBSERVER
 
 pytestmark = pytest.mark.e2e
 
@@ -298,22 +299,11 @@ def test_an_unknown_short_code_opens_nothing(phone, login_as, server_db):
     expect(page.locator("h1")).to_have_text(other.name)
 
 
-# Every layout shift since the page began, as Lighthouse counts them (buffered).
-LAYOUT_SHIFT = """
-window.__layoutShift = 0;
-new PerformanceObserver((list) => {
-  for (const entry of list.getEntries()) {
-    if (!entry.hadRecentInput) window.__layoutShift += entry.value;
-  }
-}).observe({ type: 'layout-shift', buffered: true });
-"""
-
-
 def test_the_page_does_not_move_when_the_camera_starts(camera_phone, login_as, shot):
     """The viewfinder's box is there from the first paint (it once appeared when the camera
     started and pushed the rest of the page 246 px down: CLS 0.26)."""
     page = camera_phone("just some text, no URL")
-    page.add_init_script(LAYOUT_SHIFT)
+    page.add_init_script(LAYOUT_SHIFT_OBSERVER)
     login_as(page, "1001")
     page.goto(SCAN)
     expect(page.locator("#scan-video")).to_be_visible(timeout=CAMERA_TIMEOUT_MS)
@@ -327,7 +317,7 @@ def test_the_page_does_not_move_when_the_camera_starts(camera_phone, login_as, s
 def test_the_page_does_not_move_when_there_is_no_camera(phone, login_as, shot):
     """Without a camera the box stays (greyed, the retry button inside it where one helps)."""
     page = phone()
-    page.add_init_script(LAYOUT_SHIFT)
+    page.add_init_script(LAYOUT_SHIFT_OBSERVER)
     login_as(page, "1001")
     page.goto(SCAN)
     expect(page.locator("#scan-status")).to_have_class("alert warn", timeout=CAMERA_TIMEOUT_MS)
