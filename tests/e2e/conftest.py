@@ -555,11 +555,12 @@ def start_app(
     *,
     camera: Path | None = None,
     init_script: str | None = None,
+    **screen,
 ) -> Page:
     """Open the app in its profile, log in, and wait until the worker controls the page,
     the reference data is on the phone and the shells are saved (what a patrol needs
-    before walking into a basement). `camera` and `init_script`: see AppProfile.open."""
-    page = profile.open(init_script=init_script, camera=camera)
+    before walking into a basement). `camera`, `init_script`, `screen`: see AppProfile.open."""
+    page = profile.open(init_script=init_script, camera=camera, **screen)
     login_as(page, username)
     page.wait_for_function(CONTROLLED)
     wait_for_script(page, HAS_REFERENCE, what="the reference data")
