@@ -20,6 +20,7 @@ from dutypwa import create_app
 from dutypwa.dutylog import record_entry
 from dutypwa.extensions import db
 from dutypwa.models import DutyEntry, Escalation, Site, User, utcnow
+from tests.e2e.conftest import CONTROLLED, AppProfile
 
 pytestmark = pytest.mark.e2e
 
@@ -51,21 +52,22 @@ def log_emergency(live_server):
 
 
 @pytest.fixture
-def phone_740(browser, live_server):
-    contexts = []
+def phone_740(browser, live_server, tmp_path):
+    """A 360×740 phone with the app as people have it: its own on-disk profile, the
+    service worker controlling the page once someone has logged in."""
+    profiles = []
 
     def make():
-        context = browser.new_context(
-            base_url=live_server.url, locale="zh-CN", service_workers="block",
-            viewport=PHONE_740, is_mobile=True, has_touch=True,
-        )  # fmt: skip
-        context.set_default_timeout(10_000)
-        contexts.append(context)
-        return context.new_page()
+        profile = AppProfile(
+            browser.browser_type, tmp_path / f"profile-{len(profiles)}", live_server.url
+        )
+        profiles.append(profile)
+        page = profile.open(viewport=PHONE_740)
+        return page
 
     yield make
-    for context in contexts:
-        context.close()
+    for profile in profiles:
+        profile.close()
 
 
 def test_ignored_emergency_escalates_to_the_director_by_itself(
@@ -78,6 +80,7 @@ def test_ignored_emergency_escalates_to_the_director_by_itself(
 
     director = phone_740()
     login_as(director, "3001")
+    director.wait_for_function(CONTROLLED)
     director.goto(f"/s/{SITE}/inbox")
     row = director.locator(".inbox-row", has_text=ignored)
     expect(row).to_have_attribute("data-reason", "unacknowledged")
@@ -109,6 +112,7 @@ def test_ignored_emergency_escalates_to_the_director_by_itself(
 
     supervisor = phone_740()
     login_as(supervisor, "2001")
+    supervisor.wait_for_function(CONTROLLED)
     supervisor.goto(f"/s/{SITE}/day")
     badge = supervisor.locator("#inbox-badge[data-etag]")
     expect(badge).to_be_visible()
